@@ -1,0 +1,32 @@
+"""Where bijax kernels run, and the one place pallas_call is configured.
+
+On a GPU backend kernels compile through Pallas' Triton lowering (named
+explicitly: Mosaic GPU is the default since jax 0.9). Elsewhere they run under
+Pallas' interpreter. Each kernel is a named pallas_call, so a jaxpr shows
+which kernel ran.
+"""
+from __future__ import annotations
+
+import jax
+from jax.experimental import pallas as pl
+from jax.experimental.pallas import triton as plgpu
+
+INTERPRET = jax.default_backend() != "gpu"
+
+
+def pallas_call(kernel, *, name: str, grid, in_specs, out_specs, out_shape, num_warps: int, num_stages: int = 1):
+    return pl.pallas_call(
+        kernel, name=name, grid=grid, in_specs=in_specs, out_specs=out_specs, out_shape=out_shape,
+        interpret=INTERPRET,
+        compiler_params=plgpu.CompilerParams(num_warps=num_warps, num_stages=num_stages),
+    )
+
+
+def row_spec(length: int) -> pl.BlockSpec:
+    """One whole row of a (rows, length) array per program."""
+    return pl.BlockSpec((None, length), lambda i: (i, 0))
+
+
+def whole_spec(length: int) -> pl.BlockSpec:
+    """A 1-D array, the same for every program."""
+    return pl.BlockSpec((length,), lambda i: (0,))

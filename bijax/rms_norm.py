@@ -1,0 +1,61 @@
+"""Batch-invariant (fused residual-add +) RMSNorm: Pallas kernel (Triton lowering)."""
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+from jax.experimental.pallas import triton as plgpu
+
+from bispec import rms_norm as spec
+from bijax import _launch
+
+
+def _kernel(*refs, hidden: int, block: int, eps: float, has_residual: bool):
+    if has_residual:
+        x_ref, res_ref, w_ref, out_ref, new_res_ref = refs
+    else:
+        x_ref, w_ref, out_ref = refs
+    cols = jnp.arange(block)
+    mask = cols < hidden
+    s = plgpu.load(x_ref.at[cols], mask=mask, other=0).astype(jnp.float32)
+    if has_residual:
+        s = s + plgpu.load(res_ref.at[cols], mask=mask, other=0).astype(jnp.float32)
+        # The norm sees the residual stream as stored: rounded to the input dtype.
+        s_rounded = s.astype(new_res_ref.dtype)
+        plgpu.store(new_res_ref.at[cols], s_rounded, mask=mask)
+        s = s_rounded.astype(jnp.float32)
+    rstd = jax.lax.rsqrt(jnp.sum(s * s) / hidden + eps)
+    w = plgpu.load(w_ref.at[cols], mask=mask, other=0).astype(jnp.float32)
+    plgpu.store(out_ref.at[cols], (s * rstd * w).astype(out_ref.dtype), mask=mask)
+
+
+def _run(x2, weight, residual2, eps: float):
+    rows, hidden = x2.shape
+    has_residual = residual2 is not None
+    kernel = functools.partial(_kernel, hidden=hidden, block=spec.block_size(hidden), eps=eps,
+                               has_residual=has_residual)
+    row = _launch.row_spec(hidden)
+    out = jax.ShapeDtypeStruct(x2.shape, x2.dtype)
+    call = _launch.pallas_call(
+        kernel, name="bijax_rms_norm", grid=(rows,),
+        in_specs=[row, row, _launch.whole_spec(hidden)] if has_residual else [row, _launch.whole_spec(hidden)],
+        out_specs=[row, row] if has_residual else row,
+        out_shape=[out, out] if has_residual else out,
+        num_warps=spec.num_warps(hidden))
+    return call(x2, residual2, weight) if has_residual else call(x2, weight)
+
+
+def rms_norm(x: jax.Array, weight: jax.Array, eps: float = spec.DEFAULT_EPS, residual: jax.Array | None = None):
+    """RMSNorm of x's last dim; with `residual`, returns (norm(x + residual), x + residual)."""
+    spec.check_args(x.shape, x.dtype, weight.shape, weight.dtype, eps,
+                    None if residual is None else residual.shape, None if residual is None else residual.dtype)
+    hidden = x.shape[-1]
+    if x.size == 0:
+        empty = jnp.zeros(x.shape, x.dtype)
+        return empty if residual is None else (empty, empty)
+    res2 = None if residual is None else residual.reshape(-1, hidden)
+    out = _run(x.reshape(-1, hidden), weight, res2, float(eps))
+    if residual is None:
+        return out.reshape(x.shape)
+    return out[0].reshape(x.shape), out[1].reshape(x.shape)

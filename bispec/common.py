@@ -1,0 +1,72 @@
+"""What every op's spec shares: dtypes, tolerances, shapes, argument checks."""
+from __future__ import annotations
+
+import math
+
+import ml_dtypes
+import numpy as np
+
+# The starting figure's token sweep (x axis of every benchmark).
+TOKEN_SWEEP = (1, 8, 32, 128, 256, 512, 1024, 2048, 4096)
+# Row counts that catch off-by-one tiling: one row, a few, a prime.
+ODD_TOKENS = (1, 3, 199)
+
+FLOAT_DTYPES = ("float32", "bfloat16", "float16")
+NUMPY_DTYPES = {
+    "float32": np.dtype(np.float32),
+    "bfloat16": np.dtype(ml_dtypes.bfloat16),
+    "float16": np.dtype(np.float16),
+}
+# Unit roundoff of each dtype: the tolerances are counted in these.
+EPS = {name: float(ml_dtypes.finfo(dt).eps) for name, dt in NUMPY_DTYPES.items()}
+
+
+def dtype_name(dtype) -> str:
+    """'bfloat16' for torch.bfloat16, jnp.bfloat16, np.dtype(bfloat16) alike."""
+    name = str(dtype)
+    name = name.removeprefix("torch.")
+    return np.dtype(dtype).name if name.startswith("<class") else name
+
+
+def tolerance(dtype, ulps: float = 2.0) -> tuple[float, float]:
+    """(rtol, atol) for comparing an output of `dtype` with a float64 reference.
+
+    The output is rounded once to `dtype` (half an ulp) and its fp32 arithmetic
+    adds far less than that for bf16/fp16; fp32 outputs carry the fp32
+    accumulation error, bounded here by 16 ulps of fp32.
+    """
+    name = dtype_name(dtype)
+    tol = ulps * EPS[name] if name != "float32" else 16 * EPS[name]
+    return tol, tol
+
+
+def next_pow2(n: int) -> int:
+    return 1 << max(0, math.ceil(math.log2(n))) if n > 1 else 1
+
+
+def cdiv(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def check_float_dtype(arg: str, dtype) -> str:
+    name = dtype_name(dtype)
+    if name not in FLOAT_DTYPES:
+        raise TypeError(f"{arg}: dtype {name} is not supported; expected one of {FLOAT_DTYPES}")
+    return name
+
+
+def check_same_dtype(arg: str, dtype, expected: str) -> None:
+    name = dtype_name(dtype)
+    if name != expected:
+        raise TypeError(f"{arg}: dtype {name} does not match x's dtype {expected}")
+
+
+def check_eps(eps) -> float:
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not math.isfinite(eps) or eps < 0:
+        raise ValueError(f"eps: must be a finite Python float >= 0, got {eps!r}")
+    return float(eps)
+
+
+def round_to(a: np.ndarray, dtype) -> np.ndarray:
+    """Round a float64 array to `dtype` (round to nearest even), as the kernels do."""
+    return np.asarray(a).astype(NUMPY_DTYPES[dtype_name(dtype)])

@@ -1,0 +1,78 @@
+"""rms_norm(x, weight, eps=1e-6, residual=None) -> out | (out, new_residual)
+
+Semantics (x of shape (..., hidden), weight of shape (hidden,), same dtype):
+  s            = x                          without residual
+  s            = round(x + residual)        with residual (x's dtype; returned
+                                            as new_residual, as vLLM's and
+                                            SGLang's fused_add_rms_norm do)
+  out          = round(s * rstd * weight)   rstd = rsqrt(sum(s*s) / hidden + eps)
+
+Accumulation and all arithmetic in fp32, one rounding to x's dtype at the end.
+
+Reduction order: one program owns one row and holds it whole in registers as a
+block of BLOCK = next_pow2(hidden) lanes, split over num_warps(hidden) warps;
+sum(s*s) is one tree reduction over that block. Both depend on hidden alone,
+never on the number of rows, the row's position or the device.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from bispec import common
+
+NAME = "rms_norm"
+DEFAULT_EPS = 1e-6
+# Rows up to this length are held in registers: one read of every input.
+MAX_HIDDEN = 65536
+
+# The starting figure: fused add + RMSNorm, bf16, hidden 8192, tokens 1..4096.
+FIGURE_HIDDEN = 8192
+FIGURE_DTYPE = "bfloat16"
+HIDDEN_SIZES = (8192, 4096, 5120, 1000)
+ODD_HIDDEN = (1000, 5120, 1)
+
+
+def block_size(hidden: int) -> int:
+    return common.next_pow2(hidden)
+
+
+def num_warps(hidden: int) -> int:
+    # 16 elements per thread once the row is long enough: two 16-byte loads of bf16.
+    return min(32, max(1, block_size(hidden) // 512))
+
+
+def check_args(x_shape, x_dtype, w_shape, w_dtype, eps, res_shape=None, res_dtype=None) -> tuple[int, str, float]:
+    """Validate framework-neutral shapes and dtypes; return (hidden, dtype name, eps)."""
+    if len(x_shape) < 1:
+        raise ValueError("x: must have at least one dimension (..., hidden)")
+    hidden = int(x_shape[-1])
+    if hidden == 0:
+        raise ValueError("x: hidden size (last dimension) is 0")
+    if hidden > MAX_HIDDEN:
+        raise ValueError(f"x: hidden size {hidden} exceeds the supported maximum {MAX_HIDDEN}")
+    dtype = common.check_float_dtype("x", x_dtype)
+    if tuple(w_shape) != (hidden,):
+        raise ValueError(f"weight: shape {tuple(w_shape)} does not match x's hidden size; expected ({hidden},)")
+    common.check_same_dtype("weight", w_dtype, dtype)
+    if res_shape is not None:
+        if tuple(res_shape) != tuple(x_shape):
+            raise ValueError(f"residual: shape {tuple(res_shape)} does not match x's shape {tuple(x_shape)}")
+        common.check_same_dtype("residual", res_dtype, dtype)
+    return hidden, dtype, common.check_eps(eps)
+
+
+def bytes_moved(tokens: int, hidden: int, itemsize: int, residual: bool) -> int:
+    """Fewest bytes through device memory: inputs read once, outputs written once."""
+    tensors = 4 if residual else 2  # x, (residual,) out, (new_residual)
+    return (tensors * tokens + 1) * hidden * itemsize
+
+
+def reference(x: np.ndarray, weight: np.ndarray, eps: float = DEFAULT_EPS, residual: np.ndarray | None = None):
+    """Float64 reference. Returns out (float64) or (out, new_residual in x's dtype)."""
+    s = x
+    if residual is not None:
+        s = common.round_to(x.astype(np.float64) + residual.astype(np.float64), x.dtype)
+    s64 = s.astype(np.float64)
+    rstd = 1.0 / np.sqrt(np.mean(s64 * s64, axis=-1, keepdims=True) + eps)
+    out = s64 * rstd * weight.astype(np.float64)
+    return out if residual is None else (out, s)

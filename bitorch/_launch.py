@@ -1,0 +1,39 @@
+"""Where bitorch kernels run, and a record of which kernel ran.
+
+With a CUDA device, kernels run natively on CUDA tensors. Without one, Triton's
+interpreter runs the same kernels on CPU tensors (TRITON_INTERPRET=1 is set
+before any kernel is defined). A tensor on the other kind of device is an
+error, never a silent fallback.
+"""
+from __future__ import annotations
+
+import collections
+import os
+
+import torch
+
+INTERPRET = not torch.cuda.is_available()
+if INTERPRET:
+    os.environ["TRITON_INTERPRET"] = "1"
+
+import triton  # noqa: E402  (after TRITON_INTERPRET is settled)
+
+DEVICE = "cpu" if INTERPRET else "cuda"
+# Kernel name -> number of launches; tests read it to prove which kernel ran.
+launches: collections.Counter = collections.Counter()
+
+
+def check_device(arg: str, t: torch.Tensor) -> None:
+    if t.device.type != DEVICE:
+        where = "the Triton interpreter (no GPU here)" if INTERPRET else "CUDA"
+        raise ValueError(f"{arg}: tensor is on {t.device}, but bitorch runs on {where}; move it to '{DEVICE}'")
+
+
+def check_unit_stride(arg: str, t: torch.Tensor) -> None:
+    if t.dim() and t.stride(-1) != 1 and t.shape[-1] > 1 and t.numel():
+        raise ValueError(f"{arg}: last dimension must have stride 1 (got strides {tuple(t.stride())}); call .contiguous()")
+
+
+def launch(kernel: triton.JITFunction, grid: tuple[int, ...], *args, **meta) -> None:
+    launches[kernel.fn.__name__ if hasattr(kernel, "fn") else kernel.__name__] += 1
+    kernel[grid](*args, **meta)

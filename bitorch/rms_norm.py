@@ -1,0 +1,76 @@
+"""Batch-invariant (fused residual-add +) RMSNorm: Triton kernel and torch custom ops."""
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from bispec import rms_norm as spec
+from bitorch import _launch
+from bitorch._triton_helpers import cast_rtne
+
+
+@triton.jit
+def rms_norm_kernel(x_ptr, res_ptr, w_ptr, out_ptr, new_res_ptr, x_row_stride, res_row_stride, eps,
+                    HIDDEN: tl.constexpr, BLOCK: tl.constexpr, HAS_RESIDUAL: tl.constexpr):
+    row = tl.program_id(0).to(tl.int64)
+    cols = tl.arange(0, BLOCK)
+    mask = cols < HIDDEN
+    s = tl.load(x_ptr + row * x_row_stride + cols, mask=mask, other=0.0).to(tl.float32)
+    if HAS_RESIDUAL:
+        s += tl.load(res_ptr + row * res_row_stride + cols, mask=mask, other=0.0).to(tl.float32)
+        # The norm sees the residual stream as stored: rounded to the input dtype.
+        s_rounded = cast_rtne(s, new_res_ptr.dtype.element_ty)
+        tl.store(new_res_ptr + row * HIDDEN + cols, s_rounded, mask=mask)
+        s = s_rounded.to(tl.float32)
+    rstd = tl.math.rsqrt(tl.sum(s * s, axis=0) / HIDDEN + eps)
+    w = tl.load(w_ptr + cols, mask=mask, other=0.0).to(tl.float32)
+    tl.store(out_ptr + row * HIDDEN + cols, cast_rtne(s * rstd * w, out_ptr.dtype.element_ty), mask=mask)
+
+
+def _run(x: torch.Tensor, weight: torch.Tensor, eps: float, residual: torch.Tensor | None):
+    hidden = x.shape[-1]
+    x2 = x.reshape(-1, hidden)
+    out = torch.empty(x.shape, dtype=x.dtype, device=x.device)
+    new_res = torch.empty_like(out) if residual is not None else out
+    res2 = residual.reshape(-1, hidden) if residual is not None else x2
+    if x2.shape[0]:
+        _launch.launch(rms_norm_kernel, (x2.shape[0],), x2, res2, weight, out, new_res,
+                       x2.stride(0), res2.stride(0), eps, HIDDEN=hidden, BLOCK=spec.block_size(hidden),
+                       HAS_RESIDUAL=residual is not None, num_warps=spec.num_warps(hidden))
+    return out, new_res
+
+
+@torch.library.custom_op("bitorch::rms_norm", mutates_args=())
+def rms_norm_op(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
+    return _run(x, weight, eps, None)[0]
+
+
+@torch.library.custom_op("bitorch::fused_add_rms_norm", mutates_args=())
+def fused_add_rms_norm_op(x: torch.Tensor, residual: torch.Tensor, weight: torch.Tensor,
+                          eps: float) -> tuple[torch.Tensor, torch.Tensor]:
+    return _run(x, weight, eps, residual)
+
+
+@rms_norm_op.register_fake
+def _(x, weight, eps):
+    return torch.empty(x.shape, dtype=x.dtype, device=x.device)
+
+
+@fused_add_rms_norm_op.register_fake
+def _(x, residual, weight, eps):
+    return torch.empty(x.shape, dtype=x.dtype, device=x.device), torch.empty(x.shape, dtype=x.dtype, device=x.device)
+
+
+def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float = spec.DEFAULT_EPS,
+             residual: torch.Tensor | None = None):
+    """RMSNorm of x's last dim; with `residual`, returns (norm(x + residual), x + residual)."""
+    spec.check_args(x.shape, x.dtype, weight.shape, weight.dtype, eps,
+                    None if residual is None else residual.shape, None if residual is None else residual.dtype)
+    for arg, t in (("x", x), ("weight", weight), ("residual", residual)):
+        if t is not None:
+            _launch.check_device(arg, t)
+            _launch.check_unit_stride(arg, t)
+    if residual is None:
+        return rms_norm_op(x, weight, float(eps))
+    return fused_add_rms_norm_op(x, residual, weight, float(eps))

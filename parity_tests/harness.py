@@ -1,0 +1,106 @@
+"""The shared test base: backends, random inputs, bitwise and tolerance checks."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, Sequence
+
+import ml_dtypes
+import numpy as np
+
+from bispec import common
+
+ON_GPU: bool
+try:
+    import torch
+
+    ON_GPU = torch.cuda.is_available()
+except ImportError:  # a JAX-only install
+    ON_GPU = False
+
+
+@dataclasses.dataclass(frozen=True)
+class Backend:
+    """One framework: how arrays go in and out, and its module of ops."""
+    name: str
+    module_name: str
+
+    @property
+    def ops(self):
+        import importlib
+
+        return importlib.import_module(self.module_name)
+
+    def asarray(self, a: np.ndarray):
+        if self.name == "torch":
+            import bitorch
+
+            dtype = getattr(torch, a.dtype.name)
+            bits = torch.from_numpy(np.array(a, order="C").view(f"i{a.dtype.itemsize}"))
+            return bits.view(dtype).to(bitorch._launch.DEVICE)
+        import jax.numpy as jnp
+
+        return jnp.asarray(a)
+
+    def numpy(self, t) -> np.ndarray:
+        if self.name == "torch":
+            dtype = common.NUMPY_DTYPES[common.dtype_name(t.dtype)]
+            return t.detach().cpu().view(getattr(torch, f"int{dtype.itemsize * 8}")).numpy().view(dtype)
+        return np.asarray(t)
+
+
+BACKENDS = (Backend("torch", "bitorch"), Backend("jax", "bijax"))
+TORCH, JAX = BACKENDS
+
+
+def random_array(rng: np.random.Generator, shape: Sequence[int], dtype: str, scale: float = 1.0) -> np.ndarray:
+    """Normal random values rounded to `dtype`, with a random per-row scale so rows differ in magnitude."""
+    row_scale = np.exp(rng.uniform(-2, 2, size=(*shape[:-1], 1))) if len(shape) > 1 else 1.0
+    return common.round_to(rng.standard_normal(shape) * scale * row_scale, dtype)
+
+
+def bits(a: np.ndarray) -> np.ndarray:
+    a = np.asarray(a)
+    return a.view(f"u{a.dtype.itemsize}")
+
+
+def assert_bitwise_equal(actual: np.ndarray, expected: np.ndarray, what: str) -> None:
+    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
+    assert actual.dtype == expected.dtype, f"{what}: dtype {actual.dtype} != {expected.dtype}"
+    diff = bits(actual) != bits(expected)
+    assert not diff.any(), f"{what}: {diff.sum()} of {diff.size} elements differ in their bits, first at {np.argwhere(diff)[0]}"
+
+
+def assert_close(actual: np.ndarray, expected: np.ndarray, dtype: str, what: str, ulps: float = 2.0) -> None:
+    rtol, atol = common.tolerance(dtype, ulps)
+    assert not np.isnan(np.asarray(actual, np.float64)).any(), f"{what}: NaN in output"
+    np.testing.assert_allclose(np.asarray(actual, np.float64), np.asarray(expected, np.float64),
+                               rtol=rtol, atol=atol, err_msg=what)
+
+
+def assert_batch_invariant(run: Callable[[dict], Sequence[np.ndarray]], make_rows: Callable[[int], dict],
+                           batch_sizes: Sequence[int] = (1, 3, 8, 199)) -> None:
+    """Each probe row gives the same bits alone and inside batches of every size, at first, middle and last place.
+
+    `make_rows(n)` draws n fresh rows (a dict of arrays with rows first, plus arrays
+    shared by all rows under keys starting with '_', which the probes' draw fixes);
+    `run(inputs)` returns the outputs, rows first.
+    """
+    probes = make_rows(3)
+    alone = [run(_rows(probes, [i])) for i in range(3)]
+    for size in batch_sizes:
+        batch = make_rows(size)
+        places = sorted({0, size // 2, size - 1})
+        for probe, place in enumerate(places):
+            for key, value in probes.items():
+                if key.startswith("_"):
+                    batch[key] = value
+                else:
+                    batch[key][place] = value[probe]
+        outs = run(batch)
+        for probe, place in enumerate(places):
+            for k, (got, ref) in enumerate(zip(outs, alone[probe])):
+                assert_bitwise_equal(got[place:place + 1], ref, f"output {k}, row at {place} of batch {size}")
+
+
+def _rows(inputs: dict, index: list[int]) -> dict:
+    return {k: (v if k.startswith("_") else v[index]) for k, v in inputs.items()}
