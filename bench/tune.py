@@ -19,6 +19,7 @@ from bispec import rms_norm as spec  # noqa: E402
 flags.DEFINE_integer("hidden", 8192, "hidden size")
 flags.DEFINE_list("warps", ["4", "8", "16", "32"], "num_warps candidates")
 flags.DEFINE_list("tokens", ["1", "256", "4096"], "token counts")
+flags.DEFINE_list("eviction", ["evict_first", ""], "cache hints for the streamed rows ('' = none)")
 
 
 def main(_):
@@ -29,12 +30,13 @@ def main(_):
         w = torch.randn(hidden, dtype=torch.bfloat16, device="cuda")
         jsets = [tuple(jax.dlpack.from_dlpack(t) for t in s) for s in sets]
         jw = jax.dlpack.from_dlpack(w)
-        for warps in map(int, flags.FLAGS.warps):
+        for warps, eviction in [(w, e) for w in map(int, flags.FLAGS.warps) for e in flags.FLAGS.eviction]:
             spec.num_warps = lambda h, warps=warps: warps  # read by both frameworks at call time
+            spec.STREAM_EVICTION = eviction
             pallas = jax.jit(lambda x, r, w: bijax.rms_norm(x, w, residual=r))
             t = timing.device_ms([lambda s=s: bitorch.rms_norm(s[0], w, residual=s[1]) for s in sets], timing.torch_sync)
             j = timing.device_ms([lambda s=s: pallas(*s, jw) for s in jsets], timing.jax_sync)
-            print(f"tune rms_norm hidden={hidden} tokens={tokens:5d} num_warps={warps:2d}: "
+            print(f"tune rms_norm hidden={hidden} tokens={tokens:5d} num_warps={warps:2d} {eviction or 'no hint':11}: "
                   f"bitorch {t * 1e3:8.2f} us  bijax {j * 1e3:8.2f} us")
 
 

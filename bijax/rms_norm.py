@@ -18,16 +18,17 @@ def _kernel(*refs, hidden: int, block: int, eps: float, has_residual: bool):
         x_ref, w_ref, out_ref = refs
     cols = jnp.arange(block)
     mask = cols < hidden
-    s = plgpu.load(x_ref.at[cols], mask=mask, other=0).astype(jnp.float32)
+    stream = spec.STREAM_EVICTION
+    s = plgpu.load(x_ref.at[cols], mask=mask, other=0, eviction_policy=stream).astype(jnp.float32)
     if has_residual:
-        s = s + plgpu.load(res_ref.at[cols], mask=mask, other=0).astype(jnp.float32)
+        s = s + plgpu.load(res_ref.at[cols], mask=mask, other=0, eviction_policy=stream).astype(jnp.float32)
         # The norm sees the residual stream as stored: rounded to the input dtype.
         s_rounded = s.astype(new_res_ref.dtype)
-        plgpu.store(new_res_ref.at[cols], s_rounded, mask=mask)
+        plgpu.store(new_res_ref.at[cols], s_rounded, mask=mask, eviction_policy=stream)
         s = s_rounded.astype(jnp.float32)
     rstd = jax.lax.rsqrt(jnp.sum(s * s) / hidden + eps)
-    w = plgpu.load(w_ref.at[cols], mask=mask, other=0).astype(jnp.float32)
-    plgpu.store(out_ref.at[cols], (s * rstd * w).astype(out_ref.dtype), mask=mask)
+    w = plgpu.load(w_ref.at[cols], mask=mask, other=0, eviction_policy=spec.WEIGHT_EVICTION).astype(jnp.float32)
+    plgpu.store(out_ref.at[cols], (s * rstd * w).astype(out_ref.dtype), mask=mask, eviction_policy=stream)
 
 
 def _run(x2, weight, residual2, eps: float):

@@ -32,6 +32,11 @@ HIDDEN_SIZES = (8192, 4096, 5120, 1000)
 ODD_HIDDEN = (1000, 5120, 1)
 
 
+# Cache hints: rows stream through once; the weight is read by every program.
+STREAM_EVICTION = "evict_first"
+WEIGHT_EVICTION = "evict_last"
+
+
 def block_size(hidden: int) -> int:
     return common.next_pow2(hidden)
 

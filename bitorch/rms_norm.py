@@ -12,20 +12,22 @@ from bitorch._triton_helpers import cast_rtne
 
 @triton.jit
 def rms_norm_kernel(x_ptr, res_ptr, w_ptr, out_ptr, new_res_ptr, x_row_stride, res_row_stride, eps,
-                    HIDDEN: tl.constexpr, BLOCK: tl.constexpr, HAS_RESIDUAL: tl.constexpr):
+                    HIDDEN: tl.constexpr, BLOCK: tl.constexpr, HAS_RESIDUAL: tl.constexpr,
+                    STREAM: tl.constexpr, WEIGHT: tl.constexpr):
     row = tl.program_id(0).to(tl.int64)
     cols = tl.arange(0, BLOCK)
     mask = cols < HIDDEN
-    s = tl.load(x_ptr + row * x_row_stride + cols, mask=mask, other=0.0).to(tl.float32)
+    s = tl.load(x_ptr + row * x_row_stride + cols, mask=mask, other=0.0, eviction_policy=STREAM).to(tl.float32)
     if HAS_RESIDUAL:
-        s += tl.load(res_ptr + row * res_row_stride + cols, mask=mask, other=0.0).to(tl.float32)
+        s += tl.load(res_ptr + row * res_row_stride + cols, mask=mask, other=0.0, eviction_policy=STREAM).to(tl.float32)
         # The norm sees the residual stream as stored: rounded to the input dtype.
         s_rounded = cast_rtne(s, new_res_ptr.dtype.element_ty)
-        tl.store(new_res_ptr + row * HIDDEN + cols, s_rounded, mask=mask)
+        tl.store(new_res_ptr + row * HIDDEN + cols, s_rounded, mask=mask, eviction_policy=STREAM)
         s = s_rounded.to(tl.float32)
     rstd = tl.math.rsqrt(tl.sum(s * s, axis=0) / HIDDEN + eps)
-    w = tl.load(w_ptr + cols, mask=mask, other=0.0).to(tl.float32)
-    tl.store(out_ptr + row * HIDDEN + cols, cast_rtne(s * rstd * w, out_ptr.dtype.element_ty), mask=mask)
+    w = tl.load(w_ptr + cols, mask=mask, other=0.0, eviction_policy=WEIGHT).to(tl.float32)
+    tl.store(out_ptr + row * HIDDEN + cols, cast_rtne(s * rstd * w, out_ptr.dtype.element_ty), mask=mask,
+             eviction_policy=STREAM)
 
 
 def _run(x: torch.Tensor, weight: torch.Tensor, eps: float, residual: torch.Tensor | None):
@@ -37,7 +39,8 @@ def _run(x: torch.Tensor, weight: torch.Tensor, eps: float, residual: torch.Tens
     if x2.shape[0]:
         _launch.launch(rms_norm_kernel, (x2.shape[0],), x2, res2, weight, out, new_res,
                        x2.stride(0), res2.stride(0), eps, HIDDEN=hidden, BLOCK=spec.block_size(hidden),
-                       HAS_RESIDUAL=residual is not None, num_warps=spec.num_warps(hidden))
+                       HAS_RESIDUAL=residual is not None, STREAM=spec.STREAM_EVICTION,
+                       WEIGHT=spec.WEIGHT_EVICTION, num_warps=spec.num_warps(hidden))
     return out, new_res
 
 
