@@ -34,6 +34,20 @@ def check_unit_stride(arg: str, t: torch.Tensor) -> None:
         raise ValueError(f"{arg}: last dimension must have stride 1 (got strides {tuple(t.stride())}); call .contiguous()")
 
 
+def packed_rows(t: torch.Tensor) -> torch.Tensor:
+    """t as packed (rows, last dim), starting on a 16-byte boundary.
+
+    Triton specializes a kernel on its pointers' alignment and picks the
+    register layout, and so the order of a reduction, from that. Handing every
+    kernel packed, aligned rows keeps the order a function of the shape alone;
+    any other layout is copied first (same values, same bits out).
+    """
+    t2 = t.reshape(-1, t.shape[-1]) if t.dim() else t
+    if not t2.is_contiguous() or t2.data_ptr() % 16:
+        t2 = t2.clone(memory_format=torch.contiguous_format)
+    return t2
+
+
 def launch(kernel: triton.JITFunction, grid: tuple[int, ...], *args, **meta) -> None:
     launches[kernel.fn.__name__ if hasattr(kernel, "fn") else kernel.__name__] += 1
     kernel[grid](*args, **meta)

@@ -11,20 +11,20 @@ from bitorch._triton_helpers import cast_rtne
 
 
 @triton.jit
-def rms_norm_kernel(x_ptr, res_ptr, w_ptr, out_ptr, new_res_ptr, x_row_stride, res_row_stride, eps,
-                    HIDDEN: tl.constexpr, BLOCK: tl.constexpr, HAS_RESIDUAL: tl.constexpr,
+def rms_norm_kernel(x_ptr, res_ptr, w_ptr, out_ptr, new_res_ptr, eps, HIDDEN: tl.constexpr, INV_HIDDEN: tl.constexpr,
+                    BLOCK: tl.constexpr, HAS_RESIDUAL: tl.constexpr,
                     STREAM: tl.constexpr, WEIGHT: tl.constexpr):
     row = tl.program_id(0).to(tl.int64)
     cols = tl.arange(0, BLOCK)
     mask = cols < HIDDEN
-    s = tl.load(x_ptr + row * x_row_stride + cols, mask=mask, other=0.0, eviction_policy=STREAM).to(tl.float32)
+    s = tl.load(x_ptr + row * HIDDEN + cols, mask=mask, other=0.0, eviction_policy=STREAM).to(tl.float32)
     if HAS_RESIDUAL:
-        s += tl.load(res_ptr + row * res_row_stride + cols, mask=mask, other=0.0, eviction_policy=STREAM).to(tl.float32)
+        s += tl.load(res_ptr + row * HIDDEN + cols, mask=mask, other=0.0, eviction_policy=STREAM).to(tl.float32)
         # The norm sees the residual stream as stored: rounded to the input dtype.
         s_rounded = cast_rtne(s, new_res_ptr.dtype.element_ty)
         tl.store(new_res_ptr + row * HIDDEN + cols, s_rounded, mask=mask, eviction_policy=STREAM)
         s = s_rounded.to(tl.float32)
-    rstd = tl.math.rsqrt(tl.sum(s * s, axis=0) / HIDDEN + eps)
+    rstd = tl.math.rsqrt(tl.sum(s * s, axis=0) * INV_HIDDEN + eps)
     w = tl.load(w_ptr + cols, mask=mask, other=0.0, eviction_policy=WEIGHT).to(tl.float32)
     tl.store(out_ptr + row * HIDDEN + cols, cast_rtne(s * rstd * w, out_ptr.dtype.element_ty), mask=mask,
              eviction_policy=STREAM)
@@ -32,13 +32,13 @@ def rms_norm_kernel(x_ptr, res_ptr, w_ptr, out_ptr, new_res_ptr, x_row_stride, r
 
 def _run(x: torch.Tensor, weight: torch.Tensor, eps: float, residual: torch.Tensor | None):
     hidden = x.shape[-1]
-    x2 = x.reshape(-1, hidden)
+    x2 = _launch.packed_rows(x)
     out = torch.empty(x.shape, dtype=x.dtype, device=x.device)
     new_res = torch.empty_like(out) if residual is not None else out
-    res2 = residual.reshape(-1, hidden) if residual is not None else x2
+    res2 = _launch.packed_rows(residual) if residual is not None else x2
     if x2.shape[0]:
-        _launch.launch(rms_norm_kernel, (x2.shape[0],), x2, res2, weight, out, new_res,
-                       x2.stride(0), res2.stride(0), eps, HIDDEN=hidden, BLOCK=spec.block_size(hidden),
+        _launch.launch(rms_norm_kernel, (x2.shape[0],), x2, res2, _launch.packed_rows(weight), out, new_res, eps,
+                       HIDDEN=hidden, INV_HIDDEN=1.0 / hidden, BLOCK=spec.block_size(hidden),
                        HAS_RESIDUAL=residual is not None, STREAM=spec.STREAM_EVICTION,
                        WEIGHT=spec.WEIGHT_EVICTION, num_warps=spec.num_warps(hidden))
     return out, new_res

@@ -144,8 +144,10 @@ def test_torch_strided_rows_and_bad_layouts(rng):
 
     wide = TORCH.asarray(harness.random_array(rng, (6, 2000), "bfloat16"))
     w = TORCH.asarray(harness.random_array(rng, (1000,), "bfloat16"))
-    view = wide[:, 500:1500]  # rows 2000 apart: runs in place, same bits as a packed copy
-    assert torch.equal(bitorch.rms_norm(view, w), bitorch.rms_norm(view.contiguous(), w))
+    packed = wide[:, 500:1500].contiguous()
+    for view in (wide[:, 500:1500], wide.view(-1)[1:6001].view(6, 1000)):  # strided rows; a 2-byte offset
+        assert torch.equal(bitorch.rms_norm(view, w), bitorch.rms_norm(view.contiguous(), w))
+    assert torch.equal(bitorch.rms_norm(packed, w), bitorch.rms_norm(packed.clone(), w))
     with pytest.raises(ValueError, match="^x:.*stride"):
         bitorch.rms_norm(wide[:, ::2], w)
     with pytest.raises(ValueError, match="^residual:.*stride"):
