@@ -9,6 +9,7 @@ from jax.experimental.pallas import triton as plgpu
 
 from bispec import rms_norm as spec
 from bijax import _launch
+from bijax._kernel_helpers import sum_of_squares
 
 
 def _kernel(*refs, hidden: int, block: int, eps: float, has_residual: bool):
@@ -26,7 +27,7 @@ def _kernel(*refs, hidden: int, block: int, eps: float, has_residual: bool):
         s_rounded = s.astype(new_res_ref.dtype)
         plgpu.store(new_res_ref.at[cols], s_rounded, mask=mask, eviction_policy=stream)
         s = s_rounded.astype(jnp.float32)
-    rstd = jax.lax.rsqrt(jnp.sum(s * s) * (1.0 / hidden) + eps)
+    rstd = jax.lax.rsqrt(sum_of_squares(s) * (1.0 / hidden) + eps)
     w = plgpu.load(w_ref.at[cols], mask=mask, other=0, eviction_policy=spec.WEIGHT_EVICTION or None).astype(jnp.float32)
     plgpu.store(out_ref.at[cols], (s * rstd * w).astype(out_ref.dtype), mask=mask, eviction_policy=stream)
 

@@ -21,6 +21,19 @@ NUMPY_DTYPES = {
 EPS = {name: float(ml_dtypes.finfo(dt).eps) for name, dt in NUMPY_DTYPES.items()}
 
 
+# How a kernel sums fp32 terms along a row (a block held in registers).
+SUM_RULE = """Each fp32 term is widened to fp64 and the block is summed in fp64, then rounded
+once to fp32. Products of two fp32 numbers are exact in fp64, so a fused
+multiply-add cannot change them; the tree order inside the block is fixed by
+the spec's block and warp constants, so every row of every batch gets the same
+bits from one compiled kernel. Two compilers (Triton for bitorch, XLA's Triton
+for bijax) may still order the in-thread adds differently: in fp64 that moves
+the sum by ~1e-16 relative, which survives the rounding to fp32 only when the
+sum lies within that distance of an fp32 rounding boundary. Summed in fp32
+instead, the two frameworks' row sums differed in about 1 row in 5 on an H200;
+in fp64, in none of 5,632 rows tried, at no measurable cost at 4096 x 8192."""
+
+
 def dtype_name(dtype) -> str:
     """'bfloat16' for torch.bfloat16, jnp.bfloat16, np.dtype(bfloat16) alike."""
     name = str(dtype)

@@ -21,3 +21,10 @@ def cast_rtne(x, dtype: tl.constexpr):
         return rounded.to(tl.uint16).to(tl.bfloat16, bitcast=True)
     else:
         return x.to(dtype)
+
+
+@triton.jit
+def sum_of_squares(s):
+    """fp32 sum(s*s) of a 1-D fp32 block, accumulated in fp64 (see bispec.common.SUM_RULE)."""
+    s64 = s.to(tl.float64)
+    return tl.sum(s64 * s64, axis=0).to(tl.float32)

@@ -7,7 +7,7 @@ import triton.language as tl
 
 from bispec import rms_norm as spec
 from bitorch import _launch
-from bitorch._triton_helpers import cast_rtne
+from bitorch._triton_helpers import cast_rtne, sum_of_squares
 
 
 @triton.jit
@@ -24,7 +24,7 @@ def rms_norm_kernel(x_ptr, res_ptr, w_ptr, out_ptr, new_res_ptr, eps, HIDDEN: tl
         s_rounded = cast_rtne(s, new_res_ptr.dtype.element_ty)
         tl.store(new_res_ptr + row * HIDDEN + cols, s_rounded, mask=mask, eviction_policy=STREAM)
         s = s_rounded.to(tl.float32)
-    rstd = tl.math.rsqrt(tl.sum(s * s, axis=0) * INV_HIDDEN + eps)
+    rstd = tl.math.rsqrt(sum_of_squares(s) * INV_HIDDEN + eps)
     w = tl.load(w_ptr + cols, mask=mask, other=0.0, eviction_policy=WEIGHT).to(tl.float32)
     tl.store(out_ptr + row * HIDDEN + cols, cast_rtne(s * rstd * w, out_ptr.dtype.element_ty), mask=mask,
              eviction_policy=STREAM)

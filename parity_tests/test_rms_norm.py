@@ -78,10 +78,10 @@ def test_matches_native_op(backend, rng, dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("hidden", [8192, 5120, 1000])
 def test_frameworks_agree(rng, dtype, hidden):
-    inputs = make_inputs(rng, 5, hidden, dtype)
+    inputs = make_inputs(rng, 64, hidden, dtype)
     from_torch, from_jax = run(TORCH, inputs), run(JAX, inputs)
     harness.assert_bitwise_equal(from_torch[1], from_jax[1], "new_residual, torch vs jax")
-    if harness.ON_GPU and dtype != "float16":  # both compile the same Triton program: aim for equal bits
+    if harness.ON_GPU:  # the same Triton program through two compilers: equal bits (common.SUM_RULE)
         harness.assert_bitwise_equal(from_torch[0], from_jax[0], "out, torch vs jax")
     else:  # two interpreters round differently inside the sum
         harness.assert_close(from_torch[0], from_jax[0], dtype, "out, torch vs jax", ulps=1.0)
