@@ -5,7 +5,7 @@ Semantics (x of shape (..., hidden), weight of shape (hidden,), same dtype):
   s            = round(x + residual)        with residual (x's dtype; returned
                                             as new_residual, as vLLM's and
                                             SGLang's fused_add_rms_norm do)
-  out          = round(s * rstd * weight)   rstd = rsqrt(sum(s*s) * (1 / hidden) + eps)
+  out          = round(s * rstd * weight)   rstd = rsqrt((sum(s*s) + eps*hidden) * (1/hidden))
 
 Arithmetic in fp32, one rounding to x's dtype at the end; sum(s*s) is
 accumulated in fp64 and rounded to fp32 (common.SUM_RULE), so bitorch and bijax
@@ -15,8 +15,9 @@ Reduction order: one program owns one row and holds it whole in registers as a
 block of BLOCK = next_pow2(hidden) lanes, split over num_warps(hidden) warps;
 sum(s*s) is one tree reduction over that block. Both depend on hidden alone,
 never on the number of rows, the row's position or the device. The mean is a
-product with the fp32 constant 1/hidden (a multiply rounds the same everywhere;
-Triton lowers fp32 division to an approximate instruction). Kernels see packed
+product with the fp32 constant 1/hidden (Triton lowers fp32 division to an
+approximate instruction), taken after eps*hidden is added: written as
+sum/hidden + eps, one compiler fuses the multiply-add and the other does not. Kernels see packed
 rows on 16-byte boundaries: the compiler's register layout, and with it the
 order inside the tree, follows the alignment it can prove.
 """
