@@ -1,4 +1,9 @@
-"""python -m bench <op> [--flags]: time an op over the token sweep; `python -m bench plot FILE.json` redraws."""
+"""python -m bench <op> [--flags]: time an op over the token sweep; `python -m bench plot FILE.json` redraws.
+
+Each op's module in bench/ exposes LINES, SIZE (GPU default), CPU_SIZE, title(dtype, size)
+and run(tokens, size, dtype, reps) -> (meta, rows).
+"""
+import importlib
 import os
 
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
@@ -10,31 +15,31 @@ from bispec import common  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("tokens", None, "token counts (default: the figure's sweep on GPU, 1,8 on CPU)")
-flags.DEFINE_integer("hidden", None, "hidden size (default: 8192 on GPU, 256 on CPU)")
+flags.DEFINE_integer("size", None, "reduced length: hidden or vocab size (default: the op's own)")
 flags.DEFINE_string("dtype", "bfloat16", "input dtype")
 flags.DEFINE_integer("reps", 50, "timed calls per line and size")
 flags.DEFINE_string("out", "bench_results", "output folder for CSV, JSON and PNG")
 
-OPS = ("rmsnorm",)
+OPS = {"rmsnorm": "bench.rmsnorm"}
 
 
 def main(argv):
     if len(argv) < 2 or argv[1] not in (*OPS, "plot"):
-        raise app.UsageError(f"usage: python -m bench {{{','.join(OPS)}|plot FILE.json}} [--flags]")
+        raise app.UsageError(f"usage: python -m bench {{{'|'.join(OPS)}|plot FILE.json}} [--flags]")
     if argv[1] == "plot":
         report.plot(argv[2])
         return
-    from bench import rmsnorm, timing
+    from bench import timing
 
+    op = importlib.import_module(OPS[argv[1]])
     gpu = timing.ON_GPU
     tokens = [int(t) for t in FLAGS.tokens] if FLAGS.tokens else (common.TOKEN_SWEEP if gpu else (1, 8))
-    hidden = FLAGS.hidden or (8192 if gpu else 256)
+    size = FLAGS.size or (op.SIZE if gpu else op.CPU_SIZE)
     if not gpu:
         print("No GPU: a small smoke sweep through the interpreters. These are NOT GPU times.")
-    meta, rows = rmsnorm.run(tokens, hidden, FLAGS.dtype, FLAGS.reps)
+    meta, rows = op.run(tokens, size, FLAGS.dtype, FLAGS.reps)
     meta.update(report.provenance())
-    title = f"Fused residual-add + RMSNorm, {FLAGS.dtype}, hidden {hidden}"
-    report.write("rmsnorm", title, rmsnorm.LINES, rows, FLAGS.out, meta)
+    report.write(argv[1], op.title(FLAGS.dtype, size), op.LINES, rows, FLAGS.out, meta)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from bench import timing
 from bispec import rms_norm as spec
 
 EPS = spec.DEFAULT_EPS
+SIZE, CPU_SIZE = spec.FIGURE_HIDDEN, 256
 LINES = {
     "torch_eager": "Non-batch-invariant (CUDA): torch add + F.rms_norm",
     "torch_compile": "Non-batch-invariant: torch.compile (HF-style)",
@@ -24,6 +25,10 @@ LINES = {
     "bijax": "Batch-invariant (Pallas): bijax",
     "limit": "Limit: bytes / measured copy bandwidth",
 }
+
+
+def title(dtype: str, hidden: int) -> str:
+    return f"Fused residual-add + RMSNorm, {dtype}, hidden {hidden}"
 
 
 def hf_style(x, residual, weight):

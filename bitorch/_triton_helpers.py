@@ -1,6 +1,11 @@
-"""Triton device functions shared by bitorch kernels."""
+"""Triton device functions shared by bitorch kernels.
+
+Each has a twin of the same name in bijax/_kernel_helpers.py; the pair is what
+lets the two frameworks agree to the bit on the GPU.
+"""
 import triton
 import triton.language as tl
+from triton.language.extra import libdevice
 
 from bitorch._launch import INTERPRET
 
@@ -24,7 +29,31 @@ def cast_rtne(x, dtype: tl.constexpr):
 
 
 @triton.jit
+def sum_fp64(x, axis: tl.constexpr = 0):
+    """fp64 sum of fp32 terms along `axis` (bispec.common.SUM_RULE), rounded to fp32."""
+    return tl.sum(x.to(tl.float64), axis=axis).to(tl.float32)
+
+
+@triton.jit
 def sum_of_squares(s):
-    """fp32 sum(s*s) of a 1-D fp32 block, accumulated in fp64 (see bispec.common.SUM_RULE)."""
+    """fp32 sum(s*s) of a 1-D fp32 block, accumulated in fp64 (bispec.common.SUM_RULE)."""
     s64 = s.to(tl.float64)
     return tl.sum(s64 * s64, axis=0).to(tl.float32)
+
+
+@triton.jit
+def exp_f32(x):
+    """exp through libdevice's __nv_expf, the function Pallas lowers jnp.exp to."""
+    if _INTERPRET:
+        return tl.exp(x)
+    else:
+        return libdevice.exp(x)
+
+
+@triton.jit
+def log_f32(x):
+    """log through libdevice's __nv_logf, the function Pallas lowers jnp.log to."""
+    if _INTERPRET:
+        return tl.log(x)
+    else:
+        return libdevice.log(x)
