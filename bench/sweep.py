@@ -1,0 +1,53 @@
+"""The token sweep every op's bench runs: lines timed alike, limit, ratios to the fastest peer, bits."""
+from __future__ import annotations
+
+from typing import Callable
+
+import jax
+import torch
+
+from bench import timing
+
+OURS = ("bitorch", "bijax")
+PEERS = ("torch_compile", "xla")
+
+
+def run(tokens_sweep, make_inputs: Callable[[int], tuple[list[tuple], tuple]], nbytes: Callable[[int], int],
+        torch_lines: dict[str, Callable], jax_lines: dict[str, Callable], reps: int) -> tuple[dict, list[dict]]:
+    """Time every line at every token count.
+
+    make_inputs(tokens) -> (input sets, shared args): torch tensors; each call takes
+    one set and the shared args. JAX lines get the same bytes through DLPack.
+    A line's function returns its output (a tensor/array or a tuple of them).
+    """
+    bandwidth = timing.copy_bandwidth_gbs()
+    rows = []
+    for tokens in tokens_sweep:
+        sets, shared = make_inputs(tokens)
+        jsets = [tuple(jax.dlpack.from_dlpack(t) for t in s) for s in sets]
+        jshared = tuple(jax.dlpack.from_dlpack(t) for t in shared)
+        row = {"tokens": tokens}
+        for key, fn in torch_lines.items():
+            row[key] = timing.line_ms(key, [lambda s=s, fn=fn: fn(*s, *shared) for s in sets], timing.torch_sync, reps)
+        for key, fn in jax_lines.items():
+            row[key] = timing.line_ms(key, [lambda s=s, fn=fn: fn(*s, *jshared) for s in jsets], timing.jax_sync, reps)
+        size = nbytes(tokens)
+        row["limit"] = size / bandwidth / 1e6
+        peer = min((row[k] for k in PEERS if row.get(k)), default=float("inf"))
+        for key in OURS:
+            if row.get(key):
+                row[f"{key}_GBps"] = size / row[key] / 1e6
+                row[f"{key}/peer"] = row[key] / peer
+        ours_t = _as_tuple(torch_lines["bitorch"](*sets[0], *shared))
+        ours_j = _as_tuple(jax.block_until_ready(jax_lines["bijax"](*jsets[0], *jshared)))
+        row["bits_equal"] = all(torch.equal(a, torch.from_dlpack(b)) for a, b in zip(ours_t, ours_j))
+        rows.append(row)
+        del sets, jsets
+    meta = {"copy_GBps": bandwidth,
+            "timing": "CUPTI device time via torch.profiler, median per kernel"
+            if timing.ON_GPU else "host wall clock, interpreters: NOT GPU times"}
+    return meta, rows
+
+
+def _as_tuple(out):
+    return tuple(out) if isinstance(out, (tuple, list)) else (out,)
