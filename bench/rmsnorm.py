@@ -64,7 +64,7 @@ def run(tokens_sweep, hidden: int, dtype: str, reps: int) -> tuple[dict, list[di
                    "bitorch": lambda x, r, w: bitorch.rms_norm(x, w, EPS, residual=r)}
     if timing.ON_GPU:
         torch_lines["torch_compile"] = torch.compile(hf_style)
-    jax_lines = {"xla": jax.jit(jnp_style), "bijax": jax.jit(lambda x, r, w: bijax.rms_norm(x, w, EPS, residual=r))}
+    jax_lines = {"xla": jnp_style, "bijax": lambda x, r, w: bijax.rms_norm(x, w, EPS, residual=r)}
     meta, rows = sweep.run(tokens_sweep, make_inputs,
                            lambda tokens: spec.bytes_moved(tokens, hidden, itemsize, residual=True),
                            torch_lines, jax_lines, reps)

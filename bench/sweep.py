@@ -28,9 +28,11 @@ def run(tokens_sweep, make_inputs: Callable[[int], tuple[list[tuple], tuple]], n
         jshared = tuple(jax.dlpack.from_dlpack(t) for t in shared)
         row = {"tokens": tokens}
         for key, fn in torch_lines.items():
-            row[key] = timing.line_ms(key, [lambda s=s, fn=fn: fn(*s, *shared) for s in sets], timing.torch_sync, reps)
+            runner = _guard(key, lambda fn=fn: timing.torch_runner([lambda s=s: fn(*s, *shared) for s in sets]))
+            row[key] = runner and timing.line_ms(key, runner, len(sets), timing.torch_sync, reps)
         for key, fn in jax_lines.items():
-            row[key] = timing.line_ms(key, [lambda s=s, fn=fn: fn(*s, *jshared) for s in jsets], timing.jax_sync, reps)
+            runner = timing.jax_runner(fn, jsets, jshared)
+            row[key] = timing.line_ms(key, runner, len(jsets), timing.jax_sync, reps)
         size = nbytes(tokens)
         row["limit"] = size / bandwidth / 1e6
         peer = min((row[k] for k in PEERS if row.get(k)), default=float("inf"))
@@ -47,6 +49,14 @@ def run(tokens_sweep, make_inputs: Callable[[int], tuple[list[tuple], tuple]], n
             "timing": "CUPTI device time via torch.profiler, median per kernel"
             if timing.ON_GPU else "host wall clock, interpreters: NOT GPU times"}
     return meta, rows
+
+
+def _guard(name, make):
+    try:
+        return make()
+    except Exception as e:  # noqa: BLE001  (a baseline that can't be captured is reported, not fatal)
+        print(f"line {name}: FAILED to capture: {type(e).__name__}: {e}")
+        return None
 
 
 def _as_tuple(out):

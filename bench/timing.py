@@ -1,14 +1,15 @@
 """Device time of a callable, measured the same way for PyTorch and JAX.
 
-On the GPU every line is timed by CUPTI's record of the kernels (and copies) it
-ran, read through torch.profiler: the profiler sees every kernel in the process,
-JAX's too, so both frameworks are measured by one clock. A line's time per call
-is, over its kernel names, median duration x launches per call; launch gaps and
-host dispatch are not counted. Calls rotate over input sets that together
-exceed the L2, so large shapes start cold.
+On the GPU every line runs as one back-to-back sequence of calls with no host
+work between them: a CUDA graph for PyTorch, one jitted function holding every
+call for JAX (which XLA runs as a command buffer). Each call takes its own
+input set, and the sets together exceed the L2, so large shapes start cold.
+The kernels are timed by CUPTI through torch.profiler, which records every
+kernel in the process, JAX's too: one clock for both frameworks. A line's time
+per call is, over its kernel names, the median duration x launches per call.
 
-Without a GPU the interpreters run and host wall-clock time is reported, marked
-as not GPU time.
+Without a GPU the interpreters run and host wall-clock time is reported,
+marked as not GPU time.
 """
 from __future__ import annotations
 
@@ -28,22 +29,45 @@ def input_sets_for(bytes_per_call: int, most: int = 32) -> int:
     return max(2, min(most, -(-2 * L2_BYTES // max(1, bytes_per_call))))
 
 
-def device_ms(calls: Sequence[Callable[[], object]], sync: Callable[[object], None], reps: int = 30,
-              warmup: int = 3) -> float:
-    """Median device time of one call (ms); `calls` are the same op on different input sets.
-
-    `sync(result)` waits for the device to finish the call that returned `result`.
-    """
+def torch_runner(calls: Sequence[Callable[[], object]]) -> Callable[[], object]:
+    """All calls captured in one CUDA graph (after a warm-up on a side stream); returns its replay."""
     if not ON_GPU:
-        return _host_ms(calls, sync, reps=3)
-    for _ in range(warmup):
+        return lambda: [call() for call in calls]
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
         for call in calls:
-            result = call()
+            call()
+    torch.cuda.current_stream().wait_stream(stream)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        outputs = [call() for call in calls]
+    graph.outputs = outputs  # keeps the graph's output memory alive with it
+    return graph.replay
+
+
+def jax_runner(fn: Callable, sets: Sequence[tuple], shared: tuple) -> Callable[[], object]:
+    """All calls in one jitted function: XLA runs them back to back."""
+    import jax
+
+    batch = jax.jit(lambda sets, shared: [fn(*s, *shared) for s in sets])
+    return lambda: batch(list(sets), shared)
+
+
+def runner_ms(runner: Callable[[], object], calls_per_run: int, sync: Callable[[object], None],
+              reps: int = 30, warmup: int = 2) -> float:
+    """Median device time of one call (ms) from `runner`, which makes `calls_per_run` calls."""
+    for _ in range(warmup):
+        result = runner()
     sync(result)
-    n = max(reps, len(calls))
+    if not ON_GPU:
+        start = time.perf_counter()
+        sync(runner())
+        return (time.perf_counter() - start) * 1e3 / calls_per_run
+    runs = max(1, -(-reps // calls_per_run))
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
-        for i in range(n):
-            result = calls[i % len(calls)]()
+        for _ in range(runs):
+            result = runner()
         sync(result)
     durations = collections.defaultdict(list)
     for event in prof.events():
@@ -51,25 +75,22 @@ def device_ms(calls: Sequence[Callable[[], object]], sync: Callable[[object], No
             durations[event.name].append(event.device_time)
     if not durations:
         raise RuntimeError("the profiler recorded no device activity")
+    n = runs * calls_per_run
     return sum(statistics.median(d) * len(d) / n for d in durations.values()) / 1e3
 
 
-def line_ms(name: str, calls, sync, reps: int) -> float | None:
-    """device_ms for one line of a table; a line that fails is reported and left empty."""
+def device_ms(calls: Sequence[Callable[[], object]], sync: Callable[[object], None], reps: int = 30) -> float:
+    """Median device time of one call (ms) of torch `calls` (same op, different inputs), graph-replayed."""
+    return runner_ms(torch_runner(calls), len(calls), sync, reps)
+
+
+def line_ms(name: str, runner: Callable[[], object], calls_per_run: int, sync, reps: int) -> float | None:
+    """runner_ms for one line of a table; a line that fails is reported and left empty."""
     try:
-        return device_ms(calls, sync, reps)
+        return runner_ms(runner, calls_per_run, sync, reps)
     except Exception as e:  # noqa: BLE001  (one broken baseline must not hide the others)
         print(f"line {name}: FAILED: {type(e).__name__}: {e}")
         return None
-
-
-def _host_ms(calls, sync, reps: int) -> float:
-    times = []
-    for i in range(reps + 1):
-        start = time.perf_counter()
-        sync(calls[i % len(calls)]())
-        times.append(time.perf_counter() - start)
-    return statistics.median(times[1:]) * 1e3
 
 
 def copy_bandwidth_gbs() -> float:

@@ -35,7 +35,7 @@ def main(_):
             spec.STREAM_EVICTION = eviction
             pallas = jax.jit(lambda x, r, w: bijax.rms_norm(x, w, residual=r))
             t = timing.device_ms([lambda s=s: bitorch.rms_norm(s[0], w, residual=s[1]) for s in sets], timing.torch_sync)
-            j = timing.device_ms([lambda s=s: pallas(*s, jw) for s in jsets], timing.jax_sync)
+            j = timing.runner_ms(timing.jax_runner(pallas, jsets, (jw,)), len(jsets), timing.jax_sync)
             print(f"tune rms_norm hidden={hidden} tokens={tokens:5d} num_warps={warps:2d} {eviction or 'no hint':11}: "
                   f"bitorch {t * 1e3:8.2f} us  bijax {j * 1e3:8.2f} us")
 
