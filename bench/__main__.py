@@ -1,4 +1,6 @@
-"""python -m bench <op> [--flags]: time an op over the token sweep; `python -m bench plot FILE.json` redraws.
+"""python -m bench <op> [--flags]: time an op over the token sweep.
+
+`python -m bench plot FILE.json` redraws a plot; `python -m bench md FILE.json` prints its table as Markdown.
 
 Each op's module in bench/ exposes LINES, SIZE (GPU default), CPU_SIZE, title(dtype, size)
 and run(tokens, size, dtype, reps) -> (meta, rows).
@@ -24,10 +26,13 @@ OPS = {"rmsnorm": "bench.rmsnorm"}
 
 
 def main(argv):
-    if len(argv) < 2 or argv[1] not in (*OPS, "plot"):
-        raise app.UsageError(f"usage: python -m bench {{{'|'.join(OPS)}|plot FILE.json}} [--flags]")
+    if len(argv) < 2 or argv[1] not in (*OPS, "plot", "md"):
+        raise app.UsageError(f"usage: python -m bench {{{'|'.join(OPS)}|plot FILE.json|md FILE.json}} [--flags]")
     if argv[1] == "plot":
         report.plot(argv[2])
+        return
+    if argv[1] == "md":
+        print(report.markdown(argv[2]))
         return
     from bench import timing
 

@@ -55,6 +55,21 @@ def print_table(title: str, lines: dict[str, str], rows: list[dict], meta: dict)
     print("(times in ms; " + "; ".join(f"{k} = {v}" for k, v in lines.items()) + ")")
 
 
+def markdown(json_path: str) -> str:
+    """The table of a results file as Markdown (for the README and issue notes)."""
+    with open(json_path) as f:
+        data = json.load(f)
+    rows, meta = data["rows"], data["meta"]
+    keys = [k for k in rows[0] if k != "tokens"]
+    lines = [f"{data['title']} — {meta['device']}, {meta['date'][:10]}, git {meta['git_sha']}, "
+             f"copy bandwidth {meta.get('copy_GBps', 0):.0f} GB/s; times in ms",
+             "", "| tokens | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
+    for row in rows:
+        cells = [f"{row[k]:.4f}" if isinstance(row.get(k), float) else str(row.get(k)) for k in keys]
+        lines.append(f"| {row['tokens']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def plot(json_path: str) -> None:
     try:
         import matplotlib
