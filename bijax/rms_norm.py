@@ -12,15 +12,17 @@ from bijax import _launch
 from bijax._kernel_helpers import sum_of_squares
 
 
-def _kernel(*refs, hidden: int, block: int, eps: float, has_residual: bool):
+def _kernel(*refs, hidden: int, block: int, eps: float, has_residual: bool, weight_first: bool):
     if has_residual:
         x_ref, res_ref, w_ref, out_ref, new_res_ref = refs
     else:
         x_ref, w_ref, out_ref = refs
     cols = jnp.arange(block)
     mask = cols < hidden
-    # The weight load is issued first so that its latency hides behind the reduction.
-    w = plgpu.load(w_ref.at[cols], mask=mask, other=0, eviction_policy=spec.WEIGHT_EVICTION or None).astype(jnp.float32)
+    load_weight = lambda: plgpu.load(w_ref.at[cols], mask=mask, other=0,  # noqa: E731
+                                     eviction_policy=spec.WEIGHT_EVICTION or None).astype(jnp.float32)
+    if weight_first:  # bispec.rms_norm.weight_first: no arithmetic changes with it
+        w = load_weight()
     stream = spec.STREAM_EVICTION or None
     s = plgpu.load(x_ref.at[cols], mask=mask, other=0, eviction_policy=stream).astype(jnp.float32)
     if has_residual:
@@ -30,6 +32,8 @@ def _kernel(*refs, hidden: int, block: int, eps: float, has_residual: bool):
         plgpu.store(new_res_ref.at[cols], s_rounded, mask=mask, eviction_policy=stream)
         s = s_rounded.astype(jnp.float32)
     rstd = jax.lax.rsqrt((sum_of_squares(s) + eps * hidden) * (1.0 / hidden))
+    if not weight_first:
+        w = load_weight()
     plgpu.store(out_ref.at[cols], (s * rstd * w).astype(out_ref.dtype), mask=mask, eviction_policy=stream)
 
 
@@ -37,7 +41,7 @@ def _run(x2, weight, residual2, eps: float):
     rows, hidden = x2.shape
     has_residual = residual2 is not None
     kernel = functools.partial(_kernel, hidden=hidden, block=spec.block_size(hidden), eps=eps,
-                               has_residual=has_residual)
+                               has_residual=has_residual, weight_first=spec.weight_first(rows))
     row = _launch.row_spec(hidden)
     out = jax.ShapeDtypeStruct(x2.shape, x2.dtype)
     call = _launch.pallas_call(

@@ -13,12 +13,12 @@ from bitorch._triton_helpers import cast_rtne, sum_of_squares
 @triton.jit
 def rms_norm_kernel(x_ptr, res_ptr, w_ptr, out_ptr, new_res_ptr, eps_sum, HIDDEN: tl.constexpr, INV_HIDDEN: tl.constexpr,
                     BLOCK: tl.constexpr, HAS_RESIDUAL: tl.constexpr,
-                    STREAM: tl.constexpr, WEIGHT: tl.constexpr):
+                    STREAM: tl.constexpr, WEIGHT: tl.constexpr, WEIGHT_FIRST: tl.constexpr):
     row = tl.program_id(0).to(tl.int64)
     cols = tl.arange(0, BLOCK)
     mask = cols < HIDDEN
-    # The weight load is issued first so that its latency hides behind the reduction.
-    w = tl.load(w_ptr + cols, mask=mask, other=0.0, eviction_policy=WEIGHT).to(tl.float32)
+    if WEIGHT_FIRST:  # bispec.rms_norm.weight_first: no arithmetic changes with it
+        w = tl.load(w_ptr + cols, mask=mask, other=0.0, eviction_policy=WEIGHT).to(tl.float32)
     s = tl.load(x_ptr + row * HIDDEN + cols, mask=mask, other=0.0, eviction_policy=STREAM).to(tl.float32)
     if HAS_RESIDUAL:
         s += tl.load(res_ptr + row * HIDDEN + cols, mask=mask, other=0.0, eviction_policy=STREAM).to(tl.float32)
@@ -27,6 +27,8 @@ def rms_norm_kernel(x_ptr, res_ptr, w_ptr, out_ptr, new_res_ptr, eps_sum, HIDDEN
         tl.store(new_res_ptr + row * HIDDEN + cols, s_rounded, mask=mask, eviction_policy=STREAM)
         s = s_rounded.to(tl.float32)
     rstd = tl.math.rsqrt((sum_of_squares(s) + eps_sum) * INV_HIDDEN)
+    if not WEIGHT_FIRST:
+        w = tl.load(w_ptr + cols, mask=mask, other=0.0, eviction_policy=WEIGHT).to(tl.float32)
     tl.store(out_ptr + row * HIDDEN + cols, cast_rtne(s * rstd * w, out_ptr.dtype.element_ty), mask=mask,
              eviction_policy=STREAM)
 
@@ -41,7 +43,8 @@ def _run(x: torch.Tensor, weight: torch.Tensor, eps: float, residual: torch.Tens
         _launch.launch(rms_norm_kernel, (x2.shape[0],), x2, res2, _launch.packed_rows(weight), out, new_res, eps * hidden,
                        HIDDEN=hidden, INV_HIDDEN=1.0 / hidden, BLOCK=spec.block_size(hidden),
                        HAS_RESIDUAL=residual is not None, STREAM=spec.STREAM_EVICTION,
-                       WEIGHT=spec.WEIGHT_EVICTION, num_warps=spec.num_warps(hidden))
+                       WEIGHT=spec.WEIGHT_EVICTION, WEIGHT_FIRST=spec.weight_first(x2.shape[0]),
+                       num_warps=spec.num_warps(hidden))
     return out, new_res
 
 
