@@ -17,7 +17,8 @@ def run(tokens_sweep, make_inputs: Callable[[int], tuple[list[tuple], tuple]], n
     """Time every line at every token count.
 
     make_inputs(tokens) -> (input sets, shared args): torch tensors; each call takes
-    one set and the shared args. JAX lines get the same bytes through DLPack.
+    one set and the shared args. Keep inputs per set where XLA could otherwise fuse
+    the back-to-back calls into one kernel through a shared input. JAX lines get the same bytes through DLPack.
     A line's function returns its output (a tensor/array or a tuple of them).
     """
     bandwidth = timing.copy_bandwidth_gbs()
