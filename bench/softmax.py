@@ -1,0 +1,56 @@
+"""softmax over an LLM vocabulary across the token sweep; bench/log_softmax.py times log_softmax alike.
+
+Bytes counted per call: read x, write out (x's dtype).
+"""
+from __future__ import annotations
+
+import jax
+import torch
+
+import bijax
+import bitorch
+from bench import sweep, timing
+from bispec import softmax as spec
+
+SIZE, CPU_SIZE = spec.FIGURE_VOCAB, 1000
+
+
+def lines(op: str) -> dict[str, str]:
+    return {
+        "torch_eager": f"Non-batch-invariant (CUDA): torch.{op}",
+        "torch_compile": f"Non-batch-invariant: torch.compile of torch.{op}",
+        "xla": f"Non-batch-invariant: XLA jit of jax.nn.{op}",
+        "bitorch": "Batch-invariant (Triton): bitorch",
+        "bijax": "Batch-invariant (Pallas): bijax",
+        "limit": "Limit: bytes / measured copy bandwidth",
+    }
+
+
+LINES = lines("softmax")
+
+
+def title(dtype: str, vocab: int, op: str = "softmax") -> str:
+    return f"{op} over the vocabulary, {dtype}, vocab {vocab}"
+
+
+def run(tokens_sweep, vocab: int, dtype: str, reps: int, op: str = "softmax") -> tuple[dict, list[dict]]:
+    device = "cuda" if timing.ON_GPU else "cpu"
+    tdtype = getattr(torch, dtype)
+    itemsize = torch.finfo(tdtype).bits // 8
+
+    def nbytes(tokens):
+        return spec.bytes_moved(tokens, vocab, itemsize, itemsize)
+
+    def make_inputs(tokens):  # logits of LLM-like spread
+        sets = [(3 * torch.randn(tokens, vocab, device=device).to(tdtype),)
+                for _ in range(timing.input_sets_for(nbytes(tokens)))]
+        return sets, ()
+
+    native_t, native_j = getattr(torch, op), getattr(jax.nn, op)
+    torch_lines = {"torch_eager": lambda x: native_t(x, -1), "bitorch": getattr(bitorch, op)}
+    if timing.ON_GPU:
+        torch_lines["torch_compile"] = torch.compile(lambda x: native_t(x, -1))
+    jax_lines = {"xla": lambda x: native_j(x, axis=-1), "bijax": getattr(bijax, op)}  # sweep jits them
+    meta, rows = sweep.run(tokens_sweep, make_inputs, nbytes, torch_lines, jax_lines, reps)
+    meta.update(vocab=vocab, dtype=dtype, op=op)
+    return meta, rows

@@ -1,0 +1,132 @@
+"""softmax(x, dim=-1, half_to_float=False), log_softmax(x, dim=-1, half_to_float=False)
+
+Semantics (x of any float dtype, reduced along `dim`; out of x's dtype, or
+float32 with half_to_float=True, which takes bf16/fp16 x only, as torch's
+aten._softmax does):
+  M       = max(x)                       the row maximum
+  S       = sum(exp(x - M))              fp32, accumulated as below
+  softmax = round(exp(x - M) * (1/S))    1/S: an fp64 division rounded to fp32
+  log_softmax = round((x - M) - log(S))
+
+Arithmetic in fp32 with exp/log through libdevice's __nv_expf/__nv_logf in
+both frameworks; one rounding to the output dtype at the end. No product feeds
+an add in fp32 (nothing a compiler could fuse into an FMA differently); the
+only products that do feed adds are fp32 x fp32 products taken in fp64, which
+are exact.
+
+NaN/inf follow torch.softmax/log_softmax: a row holding a NaN or a +inf gives
+NaN everywhere; a row of -inf only (fully masked logits) gives NaN everywhere;
+-inf beside finite values gives 0 (softmax) or -inf (log_softmax) there.
+
+Reduction order, a function of the reduced length n alone:
+- n <= MAX_REGISTER: one program owns a row and holds it in registers as one
+  block of next_pow2(n) lanes over num_warps(n) warps (one read of x). M is a
+  tree max over the block; S is one block sum (common.SUM_RULE).
+- n > MAX_REGISTER: one program owns a row and walks it in CHUNK-lane chunks,
+  chunk 0 first. Pass 1, per chunk c: m_c = max(chunk), s_c = sum(exp(chunk -
+  m_c)) (common.SUM_RULE; a chunk of -inf only gives s_c = 0), then the running
+  pair is merged, (m, s) <- merge(m, s, m_c, s_c):
+      M' = max(m, m_c)
+      s' = round_fp32(fp64(s) * fp64(e(m, M')) + fp64(s_c) * fp64(e(m_c, M')))
+      e(a, M') = exp(a - M'), and 1 where a == M' (so -inf == -inf gives 1)
+  starting from (-inf, 0). Pass 2 reads the row again, last chunk first (the
+  chunks pass 1 read last are the likeliest still in L2), and writes the
+  output with the final (M, S). Pass 2 is elementwise: its order changes no bit.
+The rows are packed (a dim other than the last is moved last by a copy), so a
+kernel sees the same shape for the same n whatever the batch.
+"""
+from __future__ import annotations
+
+import operator
+
+import numpy as np
+
+from bispec import common
+
+NAMES = ("softmax", "log_softmax")
+# Rows up to this length are held in registers: one read of x.
+MAX_REGISTER = 32768
+# Longer rows: chunks of this many lanes, each 32 a thread over CHUNK_WARPS warps.
+CHUNK = 16384
+CHUNK_WARPS = 16
+
+# Cache hints: a row held in registers, and pass 2 of a long row, stream through
+# once; pass 1 of a long row asks L2 to keep the row for pass 2's re-read.
+STREAM_EVICTION = "evict_first"
+REREAD_EVICTION = "evict_last"
+
+# The figure: bf16 logits over an LLM vocabulary, tokens 1..4096.
+FIGURE_VOCAB = 128256
+FIGURE_DTYPE = "bfloat16"
+VOCAB_SIZES = (32000, 128256, 151936)
+ODD_SIZES = (1000, 5120, 1)
+SHAPES = tuple((tokens, vocab) for vocab in VOCAB_SIZES for tokens in common.TOKEN_SWEEP) + tuple(
+    (tokens, n) for n in ODD_SIZES for tokens in common.ODD_TOKENS)
+
+
+def chunked(n: int) -> bool:
+    """Whether a row of length n takes the chunked (two-pass) kernel."""
+    return n > MAX_REGISTER
+
+
+def block_size(n: int) -> int:
+    """Lanes one program holds at a time: the whole row, or one chunk."""
+    return CHUNK if chunked(n) else common.next_pow2(n)
+
+
+def num_chunks(n: int) -> int:
+    return common.cdiv(n, CHUNK) if chunked(n) else 1
+
+
+def num_warps(n: int) -> int:
+    # Held rows: 32 elements a thread, four 16-byte bf16 loads in flight (as rms_norm).
+    return CHUNK_WARPS if chunked(n) else min(32, max(1, block_size(n) // 1024))
+
+
+def check_args(x_shape, x_dtype, dim, half_to_float) -> tuple[int, str, int, str]:
+    """Validate framework-neutral arguments; return (n, x's dtype name, dim in [0, ndim), out dtype name)."""
+    if not isinstance(half_to_float, (bool, np.bool_)):
+        raise TypeError(f"half_to_float: must be a bool, got {half_to_float!r}")
+    if isinstance(dim, (bool, np.bool_)):
+        raise TypeError(f"dim: must be an int, got {dim!r}")
+    try:
+        dim = operator.index(dim)
+    except TypeError:
+        raise TypeError(f"dim: must be an int, got {dim!r}") from None
+    ndim = len(x_shape)
+    if ndim < 1:
+        raise ValueError("x: must have at least one dimension")
+    if not -ndim <= dim < ndim:
+        raise ValueError(f"dim: {dim} is out of range for x of {ndim} dimensions; expected {-ndim}..{ndim - 1}")
+    dim %= ndim
+    dtype = common.check_float_dtype("x", x_dtype)
+    if half_to_float and dtype == "float32":
+        raise TypeError("half_to_float: converts bfloat16 or float16 x to float32; x is already float32")
+    n = int(x_shape[dim])
+    if n == 0:
+        raise ValueError(f"x: the reduced dimension {dim} has length 0")
+    return n, dtype, dim, "float32" if half_to_float else dtype
+
+
+def bytes_moved(tokens: int, vocab: int, in_itemsize: int, out_itemsize: int) -> int:
+    """Fewest bytes through device memory: x read once, out written once."""
+    return tokens * vocab * (in_itemsize + out_itemsize)
+
+
+def softmax_reference(x: np.ndarray, dim: int = -1) -> np.ndarray:
+    """Float64 reference of softmax along `dim`."""
+    x64 = np.asarray(x, np.float64)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        e = np.exp(x64 - np.max(x64, axis=dim, keepdims=True))
+        return e / np.sum(e, axis=dim, keepdims=True)
+
+
+def log_softmax_reference(x: np.ndarray, dim: int = -1) -> np.ndarray:
+    """Float64 reference of log_softmax along `dim`."""
+    x64 = np.asarray(x, np.float64)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        shifted = x64 - np.max(x64, axis=dim, keepdims=True)
+        return shifted - np.log(np.sum(np.exp(shifted), axis=dim, keepdims=True))
+
+
+REFERENCES = {"softmax": softmax_reference, "log_softmax": log_softmax_reference}

@@ -1,0 +1,270 @@
+"""softmax and log_softmax in both frameworks: reference, batch invariance, native and cross-framework parity,
+NaN/-inf rows as torch gives them, bad input, the chunked path for long rows."""
+import functools
+import importlib
+
+import numpy as np
+import pytest
+
+from bispec import common
+from bispec import softmax as spec
+from parity_tests import harness
+from parity_tests.harness import JAX, TORCH
+
+OPS = spec.NAMES
+# (dtype, half_to_float): every dtype, and bf16/fp16 in with fp32 out.
+CASES = [("float32", False), ("bfloat16", False), ("float16", False), ("bfloat16", True), ("float16", True)]
+CASE_IDS = [f"{d}{'-h2f' if h else ''}" for d, h in CASES]
+# Three of the cases, for the costlier tests: each dtype in, each dtype out.
+SOME_CASES = [CASES[0], CASES[1], CASES[4]]
+SOME_IDS = [CASE_IDS[0], CASE_IDS[1], CASE_IDS[4]]
+# Short rows that still walk the chunked kernel (under the `small_chunks` fixture): 3 chunks and 8, the last
+# partial. (The interpreter pays per chunk, so the costlier tests take the 3.)
+SHORT_CHUNKED = 300
+EIGHT_CHUNKS = 1000
+
+
+@pytest.fixture
+def small_chunks(monkeypatch):
+    """Send rows longer than 256 to the chunked kernel with 128-lane chunks.
+
+    The kernels' order for a length follows spec.CHUNK and spec.MAX_REGISTER alone; lowering them
+    here runs the chunked path on short rows, and changes nothing for the real sizes.
+    """
+    monkeypatch.setattr(spec, "MAX_REGISTER", 256)
+    monkeypatch.setattr(spec, "CHUNK", 128)
+    monkeypatch.setattr(spec, "CHUNK_WARPS", 1)
+    assert spec.num_chunks(SHORT_CHUNKED) == 3 and spec.num_chunks(EIGHT_CHUNKS) == 8
+
+
+@pytest.fixture(params=["registers", "chunked"])
+def path(request):
+    """Both kernels: a row held in registers, and (at a short length, see small_chunks) the chunked one."""
+    if request.param == "chunked":
+        request.getfixturevalue("small_chunks")
+    return request.param
+
+
+def ops_of(backend):
+    """bitorch.softmax or bijax.softmax (imported by name: the packages' __init__ need not list it)."""
+    return importlib.import_module(f"{backend.module_name}.softmax")
+
+
+def run(backend, op, x, dim=-1, half_to_float=False):
+    return backend.numpy(getattr(ops_of(backend), op)(backend.asarray(x), dim, half_to_float))
+
+
+def run_both(backend, x, half_to_float=False):
+    return tuple(run(backend, op, x, half_to_float=half_to_float) for op in OPS)
+
+
+def out_dtype(dtype, half_to_float):
+    return "float32" if half_to_float else dtype
+
+
+@pytest.mark.parametrize("dtype,half_to_float", CASES, ids=CASE_IDS)
+def test_matches_reference(backend, rng, dtype, half_to_float):
+    for rows, n in ((3, 5120), (19, 1000), (4, 1)):
+        x = harness.random_array(rng, (rows, n), dtype)
+        for op, got in zip(OPS, run_both(backend, x, half_to_float)):
+            assert got.dtype == common.NUMPY_DTYPES[out_dtype(dtype, half_to_float)]
+            harness.assert_close(got, spec.REFERENCES[op](x), out_dtype(dtype, half_to_float), f"{op}, n={n}")
+
+
+@pytest.mark.parametrize("dtype,half_to_float", SOME_CASES, ids=SOME_IDS)
+def test_chunked_matches_reference(backend, rng, small_chunks, dtype, half_to_float):
+    for n in (EIGHT_CHUNKS, 257) if dtype == "float32" else (EIGHT_CHUNKS,):  # partial last chunk; one lane over
+        x = harness.random_array(rng, (5, n), dtype, scale=3.0)
+        for op, got in zip(OPS, run_both(backend, x, half_to_float)):
+            harness.assert_close(got, spec.REFERENCES[op](x), out_dtype(dtype, half_to_float), f"{op}, n={n}")
+
+
+@pytest.mark.parametrize("vocab", spec.VOCAB_SIZES)
+def test_vocab_sizes(backend, rng, vocab):
+    """The LLM vocabularies at their real size (with the spec's constants: 32000 in registers, the others chunked)."""
+    x = harness.random_array(rng, (2, vocab), spec.FIGURE_DTYPE, scale=3.0)
+    for op, got in zip(OPS, run_both(backend, x)):
+        harness.assert_close(got, spec.REFERENCES[op](x), spec.FIGURE_DTYPE, f"{op}, vocab {vocab}")
+
+
+@pytest.mark.parametrize("dtype,half_to_float", SOME_CASES, ids=SOME_IDS)
+def test_batch_invariant(backend, rng, path, dtype, half_to_float):
+    n = SHORT_CHUNKED if path == "chunked" else 1000
+    sizes = (1, 3, 8, 199)
+    if not harness.ON_GPU:  # the interpreters pay per batch shape (XLA) and per chunk and row (Triton)
+        sizes = (1, 8, 37) if path == "chunked" and backend is TORCH else (1, 8, 199)
+    harness.assert_batch_invariant(lambda inputs: run_both(backend, inputs["x"], half_to_float),
+                                   lambda rows: {"x": harness.random_array(rng, (rows, n), dtype)}, sizes)
+
+
+@pytest.mark.parametrize("dtype,half_to_float", CASES, ids=CASE_IDS)
+def test_matches_native_op(backend, rng, dtype, half_to_float):
+    x = harness.random_array(rng, (6, 3000), dtype)
+    for op, got in zip(OPS, run_both(backend, x, half_to_float)):
+        native = _native(backend, op, x, -1, half_to_float)
+        harness.assert_close(got, native, out_dtype(dtype, half_to_float), f"{op} vs native")
+
+
+def _native(backend, op, x, dim, half_to_float):
+    """torch.softmax/log_softmax (dtype=float32 is torch's half_to_float path); jax.nn's under jit."""
+    if backend is TORCH:
+        import torch
+
+        fn = getattr(torch, op)
+        xt = TORCH.asarray(x)
+        return TORCH.numpy(fn(xt, dim, dtype=torch.float32) if half_to_float else fn(xt, dim))
+    import jax
+    import jax.numpy as jnp
+
+    fn = jax.jit(getattr(jax.nn, op), static_argnames="axis")
+    xj = JAX.asarray(x)
+    return np.asarray(fn(xj.astype(jnp.float32) if half_to_float else xj, axis=dim))
+
+
+@pytest.mark.parametrize("dtype,half_to_float", SOME_CASES, ids=SOME_IDS)
+def test_frameworks_agree(rng, path, dtype, half_to_float):
+    x = harness.random_array(rng, (16, SHORT_CHUNKED if path == "chunked" else 1000), dtype)
+    for op, from_torch, from_jax in zip(OPS, run_both(TORCH, x, half_to_float), run_both(JAX, x, half_to_float)):
+        if harness.ON_GPU:  # the same Triton program through two compilers: equal bits (common.SUM_RULE)
+            harness.assert_bitwise_equal(from_torch, from_jax, f"{op}, torch vs jax")
+        else:  # two interpreters: numpy's exp/log and XLA's differ in the last fp32 bit
+            harness.assert_close(from_torch, from_jax, out_dtype(dtype, half_to_float), f"{op}, torch vs jax",
+                                 ulps=1.0)
+
+
+def _special_rows(n, dtype, rng):
+    """Rows of fully masked logits, partly masked ones, +inf, NaN; -inf filling the first or last chunks."""
+    x = harness.random_array(rng, (9, n), dtype)
+    x[0] = -np.inf                      # fully masked: NaN, as in torch
+    x[1, ::3] = -np.inf                 # partly masked: 0 / -inf there
+    x[2, n // 2] = np.inf               # +inf: NaN
+    x[3, 5] = np.nan                    # NaN: NaN
+    x[4, :n - 3] = -np.inf              # masked but for the last few (the first chunks all -inf)
+    x[5, 3:] = -np.inf                  # masked but for the first few (the later chunks all -inf)
+    x[6, :] = 0.0                       # uniform
+    x[7, 7] = 1e4 if dtype != "float16" else 6e4  # one dominant logit: the others underflow to 0
+    x[8, 1::2] = -np.inf
+    x[8, 0::2] = np.inf                 # +inf beside -inf: NaN
+    return x
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # numpy, inside Triton's interpreter, on inf - inf
+@pytest.mark.parametrize("dtype", ["bfloat16", "float32"])
+def test_nan_and_inf_rows_as_torch(backend, rng, path, dtype):
+    import torch
+
+    x = _special_rows(SHORT_CHUNKED, dtype, rng)
+    masked = np.isneginf(np.asarray(x, np.float32))
+    for op, got in zip(OPS, run_both(backend, x)):
+        want = TORCH.numpy(getattr(torch, op)(TORCH.asarray(x), -1))
+        got64, want64 = np.asarray(got, np.float64), np.asarray(want, np.float64)
+        nan = np.isnan(want64)
+        assert (np.isnan(got64) == nan).all(), f"{op}: NaN where torch has none, or none where it has"
+        assert nan[[0, 2, 3, 8]].all(), f"{op}: torch's fully masked, +inf and NaN rows are NaN throughout"
+        # -inf logits beside finite ones: exactly 0 (softmax) or -inf (log_softmax), as torch gives them.
+        harness.assert_bitwise_equal(got[masked & ~nan], want[masked & ~nan], f"{op} where x = -inf")
+        assert (got64[masked & ~nan] == (-np.inf if op == "log_softmax" else 0)).all()
+        harness.assert_close(got64[~masked & ~nan], want64[~masked & ~nan], dtype, f"{op}, finite logits vs torch")
+
+
+@pytest.mark.parametrize("op", OPS)
+def test_dims_and_empty(backend, rng, op):
+    fn = getattr(ops_of(backend), op)
+    x = harness.random_array(rng, (2, 3, 8), "bfloat16")
+    flat = run(backend, op, x.reshape(6, 8))
+    harness.assert_bitwise_equal(run(backend, op, x), flat.reshape(2, 3, 8), "(2, 3, n) vs (6, n)")
+    for dim in (0, -2):  # another dim: moved last by a copy, run, moved back
+        got = run(backend, op, x, dim)
+        moved = run(backend, op, np.ascontiguousarray(np.moveaxis(x, dim, -1)))
+        harness.assert_bitwise_equal(got, np.moveaxis(moved, -1, dim), f"dim={dim} vs moved last")
+        harness.assert_close(got, spec.REFERENCES[op](x, dim), "bfloat16", f"dim={dim} vs reference")
+    for shape, dim in (((0, 40), -1), ((0, 3, 5), 1)):
+        out = fn(backend.asarray(np.zeros(shape, common.NUMPY_DTYPES["float16"])), dim, True)
+        assert tuple(out.shape) == shape and common.dtype_name(out.dtype) == "float32"
+
+
+def _bad_calls(backend, rng):
+    """(name, call, exception, argument the message must name)."""
+    A = lambda shape, dtype="bfloat16": backend.asarray(harness.random_array(rng, shape, dtype))  # noqa: E731
+    ops = ops_of(backend)
+    sm, lsm = ops.softmax, ops.log_softmax
+    x = A((4, 64))
+    ints = backend.asarray(np.arange(256, dtype=np.int32).reshape(4, 64))
+    return [
+        ("dim too large", lambda: sm(x, 2), ValueError, "dim"),
+        ("dim too negative", lambda: lsm(x, -3), ValueError, "dim"),
+        ("dim a float", lambda: sm(x, 1.0), TypeError, "dim"),
+        ("dim a bool", lambda: lsm(x, True), TypeError, "dim"),
+        ("empty reduced dim", lambda: sm(A((4, 0)), -1), ValueError, "x"),
+        ("empty reduced dim, not last", lambda: lsm(A((0, 4)), 0), ValueError, "x"),
+        ("integer x", lambda: sm(ints), TypeError, "x"),
+        ("scalar x", lambda: lsm(backend.asarray(np.float32(1.0))), ValueError, "x"),
+        ("half_to_float on fp32", lambda: sm(A((4, 64), "float32"), -1, True), TypeError, "half_to_float"),
+        ("half_to_float not a bool", lambda: lsm(x, -1, 1), TypeError, "half_to_float"),
+    ]
+
+
+@pytest.mark.parametrize("case", range(10))
+def test_bad_input_names_the_argument(backend, rng, case):
+    name, call, exc, arg = _bad_calls(backend, rng)[case]
+    with pytest.raises(exc, match=rf"^{arg}:"):
+        call()
+
+
+def test_torch_layouts(rng):
+    import torch
+
+    import bitorch as bs
+
+    wide = TORCH.asarray(harness.random_array(rng, (6, 2000), "bfloat16"))
+    for view in (wide[:, 500:1500], wide.view(-1)[1:6001].view(6, 1000), wide[:, ::2]):  # strided; offset; stride 2
+        for fn in (bs.softmax, bs.log_softmax):
+            assert torch.equal(fn(view), fn(view.contiguous()))
+    with pytest.raises(ValueError, match="^x:.*runs on"):
+        bs.softmax(torch.empty(2, 1000, dtype=torch.bfloat16, device="meta" if not harness.ON_GPU else "cpu"))
+
+
+def test_torch_kernel_ran_and_custom_op_traces(rng, small_chunks):
+    import torch
+
+    import bitorch
+    import bitorch as bs
+
+    x = TORCH.asarray(harness.random_array(rng, (3, 200), "bfloat16"))
+    long_x = TORCH.asarray(harness.random_array(rng, (2, SHORT_CHUNKED), "bfloat16"))
+    for kernel, arg in (("softmax_row_kernel", x), ("softmax_chunked_kernel", long_x)):
+        before = bitorch.launches[kernel]
+        bs.softmax(arg)
+        bs.log_softmax(arg, -1, True)
+        assert bitorch.launches[kernel] == before + 2, kernel
+    small = TORCH.asarray(harness.random_array(rng, (3, 5), "bfloat16"))
+    torch.library.opcheck(torch.ops.bitorch.softmax.default, (small, 0, False))  # a dim moved last and back
+    torch.library.opcheck(torch.ops.bitorch.log_softmax.default, (small, 1, True))
+    compiled = torch.compile(lambda x: (bs.softmax(x, 0), bs.log_softmax(x, -1, True)), backend="aot_eager",
+                             fullgraph=True)
+    for a, b in zip(compiled(long_x), (bs.softmax(long_x, 0), bs.log_softmax(long_x, -1, True))):
+        assert torch.equal(a, b)
+
+
+def test_jax_kernel_ran_jit_and_vmap(rng, small_chunks):
+    import jax
+
+    import bijax as bs
+    from bijax import _launch
+
+    for n, name, op in ((200, "bijax_softmax", "softmax"), (SHORT_CHUNKED, "bijax_chunked_log_softmax", "log_softmax")):
+        x = JAX.asarray(harness.random_array(rng, (2, 3, n), "bfloat16"))
+        fn = functools.partial(getattr(bs, op), dim=-1, half_to_float=True)
+        jaxpr = str(jax.make_jaxpr(fn)(x))
+        assert "pallas_call" in jaxpr and f"name={name}" in jaxpr, (n, op)
+        eager = fn(x)
+        for got in (jax.jit(fn)(x), jax.vmap(fn)(x)):
+            harness.assert_bitwise_equal(np.asarray(got), np.asarray(eager), f"{op} jit/vmap vs eager")
+        # The GPU path lowers to a Triton kernel (checked here without a GPU by lowering for CUDA;
+        # a fresh function, so that no trace made for the interpreter is reused).
+        _launch.INTERPRET, saved = False, _launch.INTERPRET
+        try:
+            text = jax.jit(lambda x: fn(x)).trace(x).lower(lowering_platforms=("cuda",)).as_text()
+        finally:
+            _launch.INTERPRET = saved
+        assert "__gpu$xla.gpu.triton" in text, (n, op)
