@@ -1,0 +1,61 @@
+"""LayerNorm (weight and bias) over the token sweep.
+
+Bytes counted per call: read x, weight and bias, write out.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import torch
+import torch.nn.functional as F
+
+from bench import sweep, timing
+from bijax.layer_norm import layer_norm as bijax_layer_norm
+from bispec import layer_norm as spec
+from bitorch.layer_norm import layer_norm as bitorch_layer_norm
+
+EPS = spec.DEFAULT_EPS
+SIZE, CPU_SIZE = spec.FIGURE_HIDDEN, 256
+LINES = {
+    "torch_eager": "Non-batch-invariant (CUDA): F.layer_norm",
+    "torch_compile": "Non-batch-invariant: torch.compile(F.layer_norm)",
+    "xla": "Non-batch-invariant: XLA jit (jnp)",
+    "bitorch": "Batch-invariant (Triton): bitorch",
+    "bijax": "Batch-invariant (Pallas): bijax",
+    "limit": "Limit: bytes / measured copy bandwidth",
+}
+
+
+def title(dtype: str, hidden: int) -> str:
+    return f"LayerNorm, {dtype}, hidden {hidden}"
+
+
+def eager(x, weight, bias):
+    return F.layer_norm(x, (x.shape[-1],), weight, bias, EPS)
+
+
+def jnp_style(x, weight, bias):
+    h = x.astype(jnp.float32)
+    d = h - jnp.mean(h, axis=-1, keepdims=True)
+    h = d * jax.lax.rsqrt(jnp.mean(d * d, axis=-1, keepdims=True) + EPS)
+    return (h * weight.astype(jnp.float32) + bias.astype(jnp.float32)).astype(x.dtype)
+
+
+def run(tokens_sweep, hidden: int, dtype: str, reps: int) -> tuple[dict, list[dict]]:
+    device = "cuda" if timing.ON_GPU else "cpu"
+    tdtype = getattr(torch, dtype)
+    itemsize = torch.finfo(tdtype).bits // 8
+
+    def make_inputs(tokens):
+        n_sets = timing.input_sets_for(spec.bytes_moved(tokens, hidden, itemsize))
+        sets = [(torch.randn(tokens, hidden, dtype=tdtype, device=device),) for _ in range(n_sets)]
+        return sets, tuple(torch.randn(hidden, dtype=tdtype, device=device) for _ in range(2))
+
+    torch_lines = {"torch_eager": eager, "bitorch": lambda x, w, b: bitorch_layer_norm(x, w, b, EPS)}
+    if timing.ON_GPU:
+        torch_lines["torch_compile"] = torch.compile(eager)
+    jax_lines = {"xla": jax.jit(jnp_style), "bijax": jax.jit(lambda x, w, b: bijax_layer_norm(x, w, b, EPS))}
+    meta, rows = sweep.run(tokens_sweep, make_inputs, lambda tokens: spec.bytes_moved(tokens, hidden, itemsize),
+                           torch_lines, jax_lines, reps)
+    meta.update(hidden=hidden, dtype=dtype)
+    return meta, rows

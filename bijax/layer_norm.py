@@ -1,0 +1,64 @@
+"""Batch-invariant LayerNorm: Pallas kernel (Triton lowering)."""
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+from jax.experimental.pallas import triton as plgpu
+
+from bispec import layer_norm as spec
+from bijax import _launch
+from bijax._kernel_helpers import fma_f32, sum_fp64, sum_of_squares
+
+
+def _kernel(*refs, hidden: int, block: int, eps: float, has_weight: bool, has_bias: bool, params_first: bool):
+    x_ref, *param_refs, out_ref = refs
+    w_ref = param_refs.pop(0) if has_weight else None
+    b_ref = param_refs.pop(0) if has_bias else None
+    cols = jnp.arange(block)
+    mask = cols < hidden
+    param = spec.PARAM_EVICTION or None
+    load = lambda ref: plgpu.load(ref.at[cols], mask=mask, other=0, eviction_policy=param).astype(jnp.float32)  # noqa: E731
+    if params_first:  # bispec.layer_norm.params_first: no arithmetic changes with it
+        w = load(w_ref) if has_weight else None
+        b = load(b_ref) if has_bias else None
+    stream = spec.STREAM_EVICTION or None
+    x = plgpu.load(x_ref.at[cols], mask=mask, other=0, eviction_policy=stream).astype(jnp.float32)
+    inv = spec.inv_hidden(hidden)
+    # x - mean, rounded once; the constant carries the sign (negating the sum would round -0 apart
+    # between the frameworks). Padding lanes are zeroed so that they add nothing to the squares.
+    d = jnp.where(mask, fma_f32(sum_fp64(x), jnp.float32(-inv), x), 0.0)
+    rstd = jax.lax.rsqrt((sum_of_squares(d) + eps * hidden) * jnp.float32(inv))
+    if not params_first:
+        w = load(w_ref) if has_weight else None
+        b = load(b_ref) if has_bias else None
+    if has_weight:
+        y = fma_f32(d * rstd, w, b) if has_bias else d * rstd * w
+    else:
+        y = fma_f32(d, rstd, b) if has_bias else d * rstd
+    plgpu.store(out_ref.at[cols], y.astype(out_ref.dtype), mask=mask, eviction_policy=stream)
+
+
+def _run(x2, weight, bias, eps: float):
+    rows, hidden = x2.shape
+    params = [p for p in (weight, bias) if p is not None]
+    kernel = functools.partial(_kernel, hidden=hidden, block=spec.block_size(hidden), eps=eps,
+                               has_weight=weight is not None, has_bias=bias is not None,
+                               params_first=spec.params_first(rows))
+    row = _launch.row_spec(hidden)
+    call = _launch.pallas_call(
+        kernel, name="bijax_layer_norm", grid=(rows,),
+        in_specs=[row] + [_launch.whole_spec(hidden)] * len(params), out_specs=row,
+        out_shape=jax.ShapeDtypeStruct(x2.shape, x2.dtype), num_warps=spec.num_warps(hidden))
+    return call(x2, *params)
+
+
+def layer_norm(x: jax.Array, weight: jax.Array | None = None, bias: jax.Array | None = None,
+               eps: float = spec.DEFAULT_EPS) -> jax.Array:
+    """LayerNorm of x's last dim (F.layer_norm with normalized_shape=(hidden,)); weight and bias optional."""
+    spec.check_args(x.shape, x.dtype, *spec.shape_dtype(weight), *spec.shape_dtype(bias), eps)
+    hidden = x.shape[-1]
+    if x.size == 0:
+        return jnp.zeros(x.shape, x.dtype)
+    return _run(x.reshape(-1, hidden), weight, bias, float(eps)).reshape(x.shape)

@@ -1,0 +1,85 @@
+"""Batch-invariant LayerNorm: Triton kernel and torch custom op."""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+import triton
+import triton.language as tl
+
+from bispec import layer_norm as spec
+from bitorch import _launch
+from bitorch._triton_helpers import cast_rtne, fma_f32, sum_fp64, sum_of_squares
+
+
+@triton.jit
+def layer_norm_kernel(x_ptr, w_ptr, b_ptr, out_ptr, eps_sum, HIDDEN: tl.constexpr, INV_HIDDEN: tl.constexpr,
+                      BLOCK: tl.constexpr, HAS_WEIGHT: tl.constexpr, HAS_BIAS: tl.constexpr,
+                      STREAM: tl.constexpr, PARAM: tl.constexpr, PARAMS_FIRST: tl.constexpr):
+    row = tl.program_id(0).to(tl.int64)
+    cols = tl.arange(0, BLOCK)
+    mask = cols < HIDDEN
+    if PARAMS_FIRST:  # bispec.layer_norm.params_first: no arithmetic changes with it
+        if HAS_WEIGHT:
+            w = tl.load(w_ptr + cols, mask=mask, other=0.0, eviction_policy=PARAM).to(tl.float32)
+        if HAS_BIAS:
+            b = tl.load(b_ptr + cols, mask=mask, other=0.0, eviction_policy=PARAM).to(tl.float32)
+    x = tl.load(x_ptr + row * HIDDEN + cols, mask=mask, other=0.0, eviction_policy=STREAM).to(tl.float32)
+    # x - mean, rounded once; the constant carries the sign (negating the sum would round -0 apart
+    # between the frameworks). Padding lanes are zeroed so that they add nothing to the squares.
+    d = tl.where(mask, fma_f32(sum_fp64(x), tl.full([], -INV_HIDDEN, tl.float32), x), 0.0)
+    rstd = tl.math.rsqrt((sum_of_squares(d) + eps_sum) * INV_HIDDEN)
+    if not PARAMS_FIRST:
+        if HAS_WEIGHT:
+            w = tl.load(w_ptr + cols, mask=mask, other=0.0, eviction_policy=PARAM).to(tl.float32)
+        if HAS_BIAS:
+            b = tl.load(b_ptr + cols, mask=mask, other=0.0, eviction_policy=PARAM).to(tl.float32)
+    if HAS_WEIGHT:
+        if HAS_BIAS:
+            y = fma_f32(d * rstd, w, b)
+        else:
+            y = d * rstd * w
+    else:
+        if HAS_BIAS:
+            y = fma_f32(d, rstd, b)
+        else:
+            y = d * rstd
+    tl.store(out_ptr + row * HIDDEN + cols, cast_rtne(y, out_ptr.dtype.element_ty), mask=mask, eviction_policy=STREAM)
+
+
+def _run(x: torch.Tensor, weight: torch.Tensor | None, bias: torch.Tensor | None, eps: float) -> torch.Tensor:
+    hidden = x.shape[-1]
+    x2 = _launch.packed_rows(x)
+    out = torch.empty(x.shape, dtype=x.dtype, device=x.device)
+    if x2.shape[0]:
+        # A missing weight or bias is never read: x stands in for its pointer.
+        w = _launch.packed_rows(weight) if weight is not None else x2
+        b = _launch.packed_rows(bias) if bias is not None else x2
+        _launch.launch(layer_norm_kernel, (x2.shape[0],), x2, w, b, out, eps * hidden,
+                       HIDDEN=hidden, INV_HIDDEN=spec.inv_hidden(hidden), BLOCK=spec.block_size(hidden),
+                       HAS_WEIGHT=weight is not None, HAS_BIAS=bias is not None, STREAM=spec.STREAM_EVICTION,
+                       PARAM=spec.PARAM_EVICTION, PARAMS_FIRST=spec.params_first(x2.shape[0]),
+                       num_warps=spec.num_warps(hidden))
+    return out
+
+
+@torch.library.custom_op("bitorch::layer_norm", mutates_args=())
+def layer_norm_op(x: torch.Tensor, weight: Optional[torch.Tensor], bias: Optional[torch.Tensor],
+                  eps: float) -> torch.Tensor:
+    return _run(x, weight, bias, eps)
+
+
+@layer_norm_op.register_fake
+def _(x, weight, bias, eps):
+    return torch.empty(x.shape, dtype=x.dtype, device=x.device)
+
+
+def layer_norm(x: torch.Tensor, weight: torch.Tensor | None = None, bias: torch.Tensor | None = None,
+               eps: float = spec.DEFAULT_EPS) -> torch.Tensor:
+    """LayerNorm of x's last dim (F.layer_norm with normalized_shape=(hidden,)); weight and bias optional."""
+    spec.check_args(x.shape, x.dtype, *spec.shape_dtype(weight), *spec.shape_dtype(bias), eps)
+    for arg, t in (("x", x), ("weight", weight), ("bias", bias)):
+        if t is not None:
+            _launch.check_device(arg, t)
+            _launch.check_unit_stride(arg, t)
+    return layer_norm_op(x, weight, bias, float(eps))
