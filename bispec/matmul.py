@@ -1,0 +1,307 @@
+"""matmul(a, b, bias=None), bmm(a, b), linear(x, weight, bias=None) -> out
+
+Semantics (a, b, bias, x, weight of one float dtype; allow_tf32 a keyword, False by default):
+  matmul   a (M, K) @ b (K, N) [+ bias (N,)]             -> (M, N)
+  bmm      a (B, M, K) @ b (B, K, N), batch by batch      -> (B, M, N)
+  linear   x (..., K) @ weight (N, K).T [+ bias (N,)]     -> (..., N)   (torch's layout)
+
+  out[i, j] = round(total[j-th column of row i] + bias[j])   one rounding to the input dtype
+
+Products are formed from the inputs as stored and summed in fp32. fp32 inputs
+are multiplied exactly (Triton input_precision="ieee", Pallas precision
+HIGHEST): TF32 only when the caller passes allow_tf32=True, which then rounds
+the fp32 inputs to TF32 (a different op with its own reduction order). bf16 and
+fp16 inputs ignore allow_tf32. The bias is added once, in fp32, after the whole
+K reduction.
+
+Reduction order (the contract): it depends on (N, K, dtype, allow_tf32) and the
+constants below, never on M, the row's place in the batch, the batch index, the
+SM count or any autotuning. plan(N, K, dtype) fixes the tiling (BLOCK_M,
+BLOCK_N, BLOCK_K, warps, stages) and the K split:
+
+  * K is cut into tiles of BLOCK_K; the tiles are cut into `splits` contiguous
+    chunks of `tiles_per_split` tiles (the last may be shorter, none is empty).
+  * chunk s:   c_s = +0; for each K tile t of the chunk, ascending:
+               c_s = c_s + dot(a tile, b tile)      (fp32 accumulate; the add is
+               the MMA's own accumulator input, as the compilers fuse it)
+  * total = ((c_0 + c_1) + c_2) + ... + c_{splits-1}, fp32, in index order.
+    (Every chunk starts from +0, so a zero row of a gives +0.0, never -0.0.)
+
+Two kernels compute this sum with the same bits. The fused one (every M) runs
+one loop over all K tiles; at each chunk's last tile it adds the chunk to a
+running total that starts at -0.0 (-0 + c_0 == c_0 exactly, the sign of zero
+included) and restarts the accumulator from zero. Where M is small and
+splits > 1, a split-K pair runs instead: programs over (tile, s) write c_s to
+an fp32 workspace; a second kernel adds the chunks in index order, then the
+bias. use_workspace(M, plan) picks between them; it may look at M because both
+give the same bits (a test forces both paths on the same inputs).
+
+Why BLOCK_M is fixed too: Triton picks the MMA instruction (Hopper's wgmma
+needs BLOCK_M a multiple of 64, smaller tiles get mma.sync) from the tile
+shape, and nothing promises two instructions round alike. M is also kept out
+of the compiled kernel (do_not_specialize), so every M runs one binary.
+
+Without a GPU the kernels run in interpreters, whose dot (NumPy's matmul) sums
+a row differently by its place in the tile; bitorch replaces it there by a
+broadcast product summed over k in order, so batch invariance is tested on CPU
+too. Bitwise equality of bitorch and bijax is a GPU property (two interpreters
+round fp32 sums differently); on CPU they agree within the tolerance.
+
+Tolerance (error_bound), against the float64 reference, element by element:
+  |out - exact| <= EPS[dtype] * |exact|              the output's one rounding (half an ulp, 2x margin)
+                 + ACC_ULPS * sqrt(K) * 2**-24 * S   the fp32 accumulation, S = sum_k |a_ik b_kj| + |bias_j|
+                 + 2**-10 * S                        with allow_tf32 only: each product off by up to that
+                 + the dtype's smallest subnormal
+The sqrt(K) is the random-walk growth of K fp32 roundings (scaled by the dtype: a
+bf16 output's rounding dominates unless the sum cancels); S bounds every partial
+sum, so the rule holds under any cancellation in the output.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import ml_dtypes
+import numpy as np
+
+from bispec import common
+
+NAME = "matmul"
+
+
+@dataclasses.dataclass(frozen=True)
+class Tiling:
+    block_m: int
+    block_n: int
+    block_k: int
+    group_m: int     # tile order: GROUP_M row tiles share the same column tiles (L2 reuse); order never affects bits
+    num_warps: int
+    num_stages: int
+
+
+# Per precision (dtype, or "tf32" for fp32 with allow_tf32). Starting points for an H100, to be tuned there:
+# 128 x 128 x 64 bf16 with 8 warps keeps two accumulators (fused split path) in registers.
+TILINGS = {
+    "bfloat16": Tiling(128, 128, 64, 8, 8, 4),
+    "float16": Tiling(128, 128, 64, 8, 8, 4),
+    "float32": Tiling(128, 128, 32, 8, 8, 3),   # IEEE fp32: FMA, k ascending inside each BLOCK_K tile
+    "tf32": Tiling(128, 128, 32, 8, 8, 3),
+}
+# Wide tiles where N alone gives enough tiles (no split then, so one accumulator).
+WIDE_TILINGS = {
+    "bfloat16": Tiling(128, 256, 64, 8, 8, 3),
+    "float16": Tiling(128, 256, 64, 8, 8, 3),
+}
+WIDE_MIN_N = 16384
+
+# The K split: enough programs at M <= BLOCK_M to fill a GPU of ~132 SMs, each chunk at least
+# MIN_TILES_PER_SPLIT K tiles. Constants, not read from the device: the split must not move with it.
+TARGET_TILES = 128
+MIN_TILES_PER_SPLIT = 8
+MAX_SPLITS = 16
+# M up to which the split-K pair (fp32 workspace + ordered sum) runs instead of the fused kernel.
+# Bits are the same either way; this only trades workspace traffic against idle SMs.
+WORKSPACE_MAX_M = 64
+# Tile of the kernel that adds the workspace's chunks.
+REDUCE_BLOCK_M, REDUCE_BLOCK_N, REDUCE_WARPS = 16, 256, 4
+
+# Limits: Pallas' Triton lowering indexes with int32; grid axes 1 and 2 hold at most 65535.
+MAX_ELEMENTS = 2**31 - 1
+MAX_BATCH = 65535
+
+# Error bound constants (see the module docstring).
+ACC_ULPS = 2.0
+U32 = 2.0**-24
+TF32_PRODUCT_ERROR = 2.0**-10
+
+# Llama-3-8B projections as (K, N): the bench's shapes.
+LLAMA3_8B = {"qkv": (4096, 6144), "o": (4096, 4096), "gate_up": (4096, 28672), "down": (14336, 4096)}
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    tiling: Tiling
+    k: int
+    k_tiles: int
+    splits: int
+    tiles_per_split: int
+    precision: str      # Triton input_precision: "ieee" or "tf32"
+
+    @property
+    def even_k(self) -> bool:
+        """K is a multiple of BLOCK_K: no K mask."""
+        return self.k_tiles * self.tiling.block_k == self.k
+
+
+def precision_key(dtype: str, allow_tf32: bool) -> str:
+    return "tf32" if dtype == "float32" and allow_tf32 else dtype
+
+
+def plan(n: int, k: int, dtype: str, allow_tf32: bool = False) -> Plan:
+    """The tiling and K split for an (N, K) weight: the whole reduction order."""
+    key = precision_key(common.dtype_name(dtype), allow_tf32)
+    tiling = TILINGS[key]
+    k_tiles = common.cdiv(k, tiling.block_k)
+    n_tiles = common.cdiv(n, tiling.block_n)
+    splits = max(1, min(common.cdiv(TARGET_TILES, n_tiles), MAX_SPLITS, k_tiles // MIN_TILES_PER_SPLIT))
+    per = common.cdiv(k_tiles, splits)
+    splits = common.cdiv(k_tiles, per)  # no empty chunk
+    if splits == 1 and key in WIDE_TILINGS and n >= WIDE_MIN_N:
+        tiling = WIDE_TILINGS[key]  # same BLOCK_K, so k_tiles and the single chunk are unchanged
+    return Plan(tiling, k, k_tiles, splits, per, "tf32" if key == "tf32" else "ieee")
+
+
+def chunks(p: Plan) -> list[range]:
+    """The K tiles of each chunk, in the order they are summed."""
+    return [range(s * p.tiles_per_split, min((s + 1) * p.tiles_per_split, p.k_tiles)) for s in range(p.splits)]
+
+
+def use_workspace(m: int, p: Plan) -> bool:
+    """Split-K pair (workspace) or fused kernel: the same bits, chosen for speed."""
+    return p.splits > 1 and m <= WORKSPACE_MAX_M
+
+
+def tile_of(pid: int, tiles_m: int, tiles_n: int, group_m: int) -> tuple[int, int]:
+    """Grouped tile order: program pid -> (row tile, column tile). Both kernels use this formula."""
+    per_group = group_m * tiles_n
+    first_m = (pid // per_group) * group_m
+    rows = min(tiles_m - first_m, group_m)
+    return first_m + (pid % per_group) % rows, (pid % per_group) // rows
+
+
+# ---- argument checks (framework-neutral shapes and dtypes) ----
+
+def _check_tf32(allow_tf32) -> bool:
+    if not isinstance(allow_tf32, bool):
+        raise TypeError(f"allow_tf32: must be a bool, got {allow_tf32!r}")
+    return allow_tf32
+
+
+def _check_dtype_like(arg: str, dtype, expected: str, first: str) -> None:
+    name = common.dtype_name(dtype)
+    if name != expected:
+        raise TypeError(f"{arg}: dtype {name} does not match {first}'s dtype {expected}")
+
+
+def _numel(shape) -> int:
+    n = 1
+    for s in shape:  # a plain loop: torch.compile traces these checks
+        n *= int(s)
+    return n
+
+
+def _check_size(arg: str, shape) -> None:
+    if _numel(shape) > MAX_ELEMENTS:
+        raise ValueError(f"{arg}: {_numel(shape)} elements exceed the supported maximum {MAX_ELEMENTS}")
+
+
+def _check_bias(bias_shape, bias_dtype, n: int, dtype: str, first: str) -> None:
+    if bias_shape is None:
+        return
+    if tuple(bias_shape) != (n,):
+        raise ValueError(f"bias: shape {tuple(bias_shape)} does not match the output width; expected ({n},)")
+    _check_dtype_like("bias", bias_dtype, dtype, first)
+
+
+def _check_k(arg: str, k: int) -> None:
+    if k == 0:
+        raise ValueError(f"{arg}: the contracted dimension K is 0")
+
+
+def check_matmul(a_shape, a_dtype, b_shape, b_dtype, bias_shape=None, bias_dtype=None,
+                 allow_tf32=False) -> tuple[int, int, int, str]:
+    """a (M, K) @ b (K, N) [+ bias (N,)]: return (M, K, N, dtype name)."""
+    if len(a_shape) != 2:
+        raise ValueError(f"a: must be 2-D (M, K), got shape {tuple(a_shape)}")
+    dtype = common.check_float_dtype("a", a_dtype)
+    if len(b_shape) != 2:
+        raise ValueError(f"b: must be 2-D (K, N), got shape {tuple(b_shape)}")
+    _check_dtype_like("b", b_dtype, dtype, "a")
+    m, k = (int(s) for s in a_shape)
+    if int(b_shape[0]) != k:
+        raise ValueError(f"b: shape {tuple(b_shape)} does not match a's K = {k}; expected ({k}, N)")
+    n = int(b_shape[1])
+    _check_bias(bias_shape, bias_dtype, n, dtype, "a")
+    _check_k("a", k)
+    _check_tf32(allow_tf32)
+    for arg, shape in (("a", a_shape), ("b", b_shape), ("a", (m, n))):
+        _check_size(arg, shape)
+    return m, k, n, dtype
+
+
+def check_bmm(a_shape, a_dtype, b_shape, b_dtype, allow_tf32=False) -> tuple[int, int, int, int, str]:
+    """a (B, M, K) @ b (B, K, N): return (B, M, K, N, dtype name)."""
+    if len(a_shape) != 3:
+        raise ValueError(f"a: must be 3-D (batch, M, K), got shape {tuple(a_shape)}")
+    dtype = common.check_float_dtype("a", a_dtype)
+    if len(b_shape) != 3:
+        raise ValueError(f"b: must be 3-D (batch, K, N), got shape {tuple(b_shape)}")
+    _check_dtype_like("b", b_dtype, dtype, "a")
+    batch, m, k = (int(s) for s in a_shape)
+    if int(b_shape[0]) != batch:
+        raise ValueError(f"b: batch size {int(b_shape[0])} does not match a's batch size {batch}")
+    if int(b_shape[1]) != k:
+        raise ValueError(f"b: shape {tuple(b_shape)} does not match a's K = {k}; expected ({batch}, {k}, N)")
+    n = int(b_shape[2])
+    if batch > MAX_BATCH:
+        raise ValueError(f"a: batch size {batch} exceeds the supported maximum {MAX_BATCH}")
+    _check_k("a", k)
+    _check_tf32(allow_tf32)
+    for arg, shape in (("a", a_shape), ("b", b_shape), ("a", (batch, m, n))):
+        _check_size(arg, shape)
+    return batch, m, k, n, dtype
+
+
+def check_linear(x_shape, x_dtype, w_shape, w_dtype, bias_shape=None, bias_dtype=None,
+                 allow_tf32=False) -> tuple[int, int, int, str]:
+    """x (..., K) @ weight (N, K).T [+ bias (N,)]: return (rows M, K, N, dtype name)."""
+    if len(x_shape) < 1:
+        raise ValueError("x: must have at least one dimension (..., K)")
+    dtype = common.check_float_dtype("x", x_dtype)
+    if len(w_shape) != 2:
+        raise ValueError(f"weight: must be 2-D (N, K), got shape {tuple(w_shape)}")
+    _check_dtype_like("weight", w_dtype, dtype, "x")
+    k = int(x_shape[-1])
+    if int(w_shape[1]) != k:
+        raise ValueError(f"weight: shape {tuple(w_shape)} does not match x's K = {k}; expected (N, {k})")
+    n = int(w_shape[0])
+    _check_bias(bias_shape, bias_dtype, n, dtype, "x")
+    _check_k("x", k)
+    _check_tf32(allow_tf32)
+    m = _numel(x_shape[:-1])
+    for arg, shape in (("x", x_shape), ("weight", w_shape), ("x", (m, n))):
+        _check_size(arg, shape)
+    return m, k, n, dtype
+
+
+# ---- cost model and reference ----
+
+def flops(m: int, n: int, k: int, batch: int = 1) -> int:
+    return 2 * batch * m * n * k
+
+
+def bytes_moved(m: int, n: int, k: int, itemsize: int, bias: bool = False, batch: int = 1) -> int:
+    """Fewest bytes through device memory: a, b (and bias) read once, out written once."""
+    return batch * (m * k + k * n + m * n) * itemsize + (n * itemsize if bias else 0)
+
+
+def reference(a: np.ndarray, b: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
+    """Float64 a @ b (+ bias); batched over leading dims like np.matmul."""
+    out = np.matmul(a.astype(np.float64), b.astype(np.float64))
+    return out if bias is None else out + bias.astype(np.float64)
+
+
+def error_bound(a: np.ndarray, b: np.ndarray, bias: np.ndarray | None, dtype, allow_tf32: bool = False,
+                exact: np.ndarray | None = None) -> np.ndarray:
+    """Per-element bound on |out - reference(a, b, bias)| (module docstring)."""
+    name = common.dtype_name(dtype)
+    k = a.shape[-1]
+    scale = np.matmul(np.abs(a.astype(np.float64)), np.abs(b.astype(np.float64)))
+    if bias is not None:
+        scale = scale + np.abs(bias.astype(np.float64))
+    exact = reference(a, b, bias) if exact is None else exact
+    acc = ACC_ULPS * math.sqrt(k) * U32
+    if name == "float32" and allow_tf32:
+        acc += TF32_PRODUCT_ERROR
+    tiny = float(ml_dtypes.finfo(common.NUMPY_DTYPES[name]).smallest_subnormal)
+    return common.EPS[name] * np.abs(exact) + acc * scale + tiny

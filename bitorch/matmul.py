@@ -1,0 +1,273 @@
+"""Batch-invariant matmul / bmm / linear: Triton kernels and torch custom ops.
+
+The reduction order is bispec.matmul's (plan(N, K, dtype)): K tiles of BLOCK_K
+summed ascending inside fixed chunks, chunks added in index order. Two kernel
+paths give the same bits: `matmul_kernel` (fused, every M) and, for small M
+with a split, `matmul_splitk_kernel` + `splitk_reduce_kernel` (fp32 workspace).
+
+Operands may have any strides (transposed, sliced, expanded): the kernels take
+them as arguments, so nothing is copied; linear hands the weight (N, K) in as
+its transposed view. Two exceptions are copied to contiguous first (same values,
+same bits): a strided bias (N elements), and an operand whose K stride is so
+large that BLOCK_K steps would overflow int32.
+"""
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from bispec import common
+from bispec import matmul as spec
+from bitorch import _launch
+from bitorch._triton_helpers import cast_rtne
+
+_INTERPRET = tl.constexpr(_launch.INTERPRET)
+
+
+@triton.jit
+def _dot_acc(acc, a, b, PRECISION: tl.constexpr):
+    """acc + a @ b in fp32. Written as an add, exactly as Pallas writes it; Triton folds the add into
+    the MMA's accumulator input in both.
+
+    Under the interpreter tl.dot is NumPy's matmul, which multiplies bf16's raw bits and (OpenBLAS)
+    sums a row differently by its place in the tile. There the tile product is a broadcast multiply
+    summed over k in order: the same order for every row and column, as the GPU's MMA is, so the
+    CPU tests can check batch invariance. TF32 is not emulated (full fp32 products)."""
+    if _INTERPRET:
+        prod = a.to(tl.float32)[:, :, None] * b.to(tl.float32)[None, :, :]
+        return acc + tl.sum(prod, axis=1)
+    else:
+        return acc + tl.dot(a, b, input_precision=PRECISION, out_dtype=tl.float32)
+
+
+@triton.jit
+def _tile(pid, M, N: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, GROUP_M: tl.constexpr):
+    """Grouped tile order (bispec.matmul.tile_of): GROUP_M row tiles sweep the column tiles together."""
+    tiles_m = tl.cdiv(M, BLOCK_M)
+    tiles_n: tl.constexpr = (N + BLOCK_N - 1) // BLOCK_N
+    per_group = GROUP_M * tiles_n
+    first_m = (pid // per_group) * GROUP_M
+    rows = tl.minimum(tiles_m - first_m, GROUP_M)
+    pid_m = first_m + (pid % per_group) % rows
+    pid_n = (pid % per_group) // rows
+    return pid_m, pid_n
+
+
+@triton.jit
+def _operand_ptrs(a_ptr, b_ptr, batch, pid_m, pid_n, M, stride_ab, stride_am, stride_ak, stride_bb, stride_bk,
+                  stride_bn, N: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
+    """Pointers to the first K tile of this program's a rows and b columns, and the edge masks."""
+    offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    offs_k = tl.arange(0, BLOCK_K)
+    a_ptrs = (a_ptr + batch * stride_ab + offs_m[:, None].to(tl.int64) * stride_am
+              + offs_k[None, :].to(tl.int64) * stride_ak)
+    b_ptrs = (b_ptr + batch * stride_bb + offs_k[:, None].to(tl.int64) * stride_bk
+              + offs_n[None, :].to(tl.int64) * stride_bn)
+    return a_ptrs, b_ptrs, offs_m, offs_n, offs_m < M, offs_n < N
+
+
+@triton.jit
+def _load_tiles(a_ptrs, b_ptrs, t, mask_m, mask_n, K: tl.constexpr, BLOCK_K: tl.constexpr, EVEN_K: tl.constexpr):
+    """K tile t of a (BLOCK_M, BLOCK_K) and b (BLOCK_K, BLOCK_N); zeros past the edges."""
+    if EVEN_K:
+        a = tl.load(a_ptrs, mask=mask_m[:, None], other=0.0)
+        b = tl.load(b_ptrs, mask=mask_n[None, :], other=0.0)
+    else:
+        k_ok = tl.arange(0, BLOCK_K) < K - t * BLOCK_K
+        a = tl.load(a_ptrs, mask=mask_m[:, None] & k_ok[None, :], other=0.0)
+        b = tl.load(b_ptrs, mask=k_ok[:, None] & mask_n[None, :], other=0.0)
+    return a, b
+
+
+@triton.jit
+def _epilogue(total, bias_ptr, out_ptr, batch, offs_m, offs_n, mask_m, mask_n, stride_ob, stride_om, stride_on,
+              HAS_BIAS: tl.constexpr):
+    """out = round(total + bias): the bias added once in fp32, one rounding to the output dtype."""
+    if HAS_BIAS:
+        total += tl.load(bias_ptr + offs_n, mask=mask_n, other=0.0).to(tl.float32)[None, :]
+    out_ptrs = (out_ptr + batch * stride_ob + offs_m[:, None].to(tl.int64) * stride_om
+                + offs_n[None, :].to(tl.int64) * stride_on)
+    tl.store(out_ptrs, cast_rtne(total, out_ptr.dtype.element_ty), mask=mask_m[:, None] & mask_n[None, :])
+
+
+@triton.jit(do_not_specialize=["M"])
+def matmul_kernel(a_ptr, b_ptr, bias_ptr, out_ptr, M, stride_ab, stride_am, stride_ak, stride_bb, stride_bk,
+                  stride_bn, stride_ob, stride_om, stride_on, step_a, step_b,
+                  N: tl.constexpr, K: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+                  BLOCK_K: tl.constexpr, GROUP_M: tl.constexpr, K_TILES: tl.constexpr, SPLITS: tl.constexpr,
+                  TILES_PER_SPLIT: tl.constexpr, EVEN_K: tl.constexpr, HAS_BIAS: tl.constexpr,
+                  PRECISION: tl.constexpr):
+    """Fused: one program per output tile; grid (tiles, batch). One loop over every K tile: at each
+    chunk's last tile the chunk sum joins the running total and the accumulator restarts from zero.
+    (One flat loop, as persistent matmuls write it: nesting a loop per chunk spilled registers.)"""
+    pid_m, pid_n = _tile(tl.program_id(0), M, N, BLOCK_M, BLOCK_N, GROUP_M)
+    batch = tl.program_id(1).to(tl.int64)
+    a_ptrs, b_ptrs, offs_m, offs_n, mask_m, mask_n = _operand_ptrs(
+        a_ptr, b_ptr, batch, pid_m, pid_n, M, stride_ab, stride_am, stride_ak, stride_bb, stride_bk, stride_bn,
+        N, BLOCK_M, BLOCK_N, BLOCK_K)
+    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+    total = tl.full((BLOCK_M, BLOCK_N), -0.0, tl.float32)  # -0 + c_0 == c_0 exactly, the sign of zero too
+    for t in range(0, K_TILES):
+        a, b = _load_tiles(a_ptrs, b_ptrs, t, mask_m, mask_n, K, BLOCK_K, EVEN_K)
+        acc = _dot_acc(acc, a, b, PRECISION)
+        a_ptrs += step_a
+        b_ptrs += step_b
+        if SPLITS > 1:
+            if (t + 1) % TILES_PER_SPLIT == 0 or t + 1 == K_TILES:  # the chunk's last tile
+                total += acc
+                acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+    if SPLITS == 1:
+        total = acc
+    _epilogue(total, bias_ptr, out_ptr, batch, offs_m, offs_n, mask_m, mask_n, stride_ob, stride_om, stride_on,
+              HAS_BIAS)
+
+
+@triton.jit(do_not_specialize=["M"])
+def matmul_splitk_kernel(a_ptr, b_ptr, ws_ptr, M, stride_ab, stride_am, stride_ak, stride_bb, stride_bk, stride_bn,
+                         step_a, step_b, N: tl.constexpr, K: tl.constexpr, BLOCK_M: tl.constexpr,
+                         BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, GROUP_M: tl.constexpr,
+                         K_TILES: tl.constexpr, SPLITS: tl.constexpr, TILES_PER_SPLIT: tl.constexpr,
+                         EVEN_K: tl.constexpr, PRECISION: tl.constexpr):
+    """Split-K: one program per (output tile, chunk); grid (tiles, splits, batch). Writes chunk s to the
+    fp32 workspace (batch, splits, M, N)."""
+    pid_m, pid_n = _tile(tl.program_id(0), M, N, BLOCK_M, BLOCK_N, GROUP_M)
+    s = tl.program_id(1)
+    batch = tl.program_id(2).to(tl.int64)
+    a_ptrs, b_ptrs, offs_m, offs_n, mask_m, mask_n = _operand_ptrs(
+        a_ptr, b_ptr, batch, pid_m, pid_n, M, stride_ab, stride_am, stride_ak, stride_bb, stride_bk, stride_bn,
+        N, BLOCK_M, BLOCK_N, BLOCK_K)
+    first = s * TILES_PER_SPLIT
+    end = tl.minimum(first + TILES_PER_SPLIT, K_TILES)
+    a_ptrs += first.to(tl.int64) * step_a
+    b_ptrs += first.to(tl.int64) * step_b
+    chunk = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+    for t in range(first, end):
+        a, b = _load_tiles(a_ptrs, b_ptrs, t, mask_m, mask_n, K, BLOCK_K, EVEN_K)
+        chunk = _dot_acc(chunk, a, b, PRECISION)
+        a_ptrs += step_a
+        b_ptrs += step_b
+    plane = (batch * SPLITS + s) * M
+    ws_ptrs = ws_ptr + (plane + offs_m[:, None].to(tl.int64)) * N + offs_n[None, :]
+    tl.store(ws_ptrs, chunk, mask=mask_m[:, None] & mask_n[None, :])
+
+
+@triton.jit(do_not_specialize=["M"])
+def splitk_reduce_kernel(ws_ptr, bias_ptr, out_ptr, M, stride_ob, stride_om, stride_on, N: tl.constexpr,
+                         SPLITS: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+                         HAS_BIAS: tl.constexpr):
+    """total = ((c_0 + c_1) + ...) in index order, then the epilogue; grid (row tiles, column tiles, batch)."""
+    batch = tl.program_id(2).to(tl.int64)
+    offs_m = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
+    offs_n = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)
+    mask_m = offs_m < M
+    mask_n = offs_n < N
+    mask = mask_m[:, None] & mask_n[None, :]
+    ws_ptrs = ws_ptr + (batch * SPLITS * M + offs_m[:, None].to(tl.int64)) * N + offs_n[None, :]
+    plane = M.to(tl.int64) * N
+    total = tl.load(ws_ptrs, mask=mask, other=0.0)
+    for s in range(1, SPLITS):
+        ws_ptrs += plane
+        total += tl.load(ws_ptrs, mask=mask, other=0.0)
+    _epilogue(total, bias_ptr, out_ptr, batch, offs_m, offs_n, mask_m, mask_n, stride_ob, stride_om, stride_on,
+              HAS_BIAS)
+
+
+def _steppable(t: torch.Tensor, k_dim: int, block_k: int) -> torch.Tensor:
+    """t itself, unless BLOCK_K steps along K would overflow int32 (then a contiguous copy)."""
+    return t.contiguous() if abs(t.stride(k_dim)) * block_k >= 2**31 else t
+
+
+def _run(a: torch.Tensor, b: torch.Tensor, bias: torch.Tensor | None, allow_tf32: bool) -> torch.Tensor:
+    """a (B, M, K) @ b (B or 1, K, N) [+ bias], any strides -> a fresh contiguous (B, M, N)."""
+    batch, m, k = a.shape
+    n = b.shape[2]
+    out = torch.empty((batch, m, n), dtype=a.dtype, device=a.device)
+    if out.numel() == 0:
+        return out
+    p = spec.plan(n, k, common.dtype_name(a.dtype), allow_tf32)
+    t = p.tiling
+    a, b = _steppable(a, 2, t.block_k), _steppable(b, 1, t.block_k)
+    stride_bb = b.stride(0) if b.shape[0] > 1 else 0
+    tiles = common.cdiv(m, t.block_m) * common.cdiv(n, t.block_n)
+    strides = (a.stride(0), a.stride(1), a.stride(2), stride_bb, b.stride(1), b.stride(2))
+    steps = (t.block_k * a.stride(2), t.block_k * b.stride(1))
+    meta = dict(N=n, K=k, BLOCK_M=t.block_m, BLOCK_N=t.block_n, BLOCK_K=t.block_k, GROUP_M=t.group_m,
+                K_TILES=p.k_tiles, SPLITS=p.splits, TILES_PER_SPLIT=p.tiles_per_split, EVEN_K=p.even_k,
+                PRECISION=p.precision, num_warps=t.num_warps, num_stages=t.num_stages)
+    bias_arg = bias.contiguous() if bias is not None else out  # N elements: a strided bias is packed
+    if spec.use_workspace(m, p):
+        ws = torch.empty((batch, p.splits, m, n), dtype=torch.float32, device=a.device)
+        _launch.launch(matmul_splitk_kernel, (tiles, p.splits, batch), a, b, ws, m, *strides, *steps, **meta)
+        _launch.launch(splitk_reduce_kernel,
+                       (common.cdiv(m, spec.REDUCE_BLOCK_M), common.cdiv(n, spec.REDUCE_BLOCK_N), batch),
+                       ws, bias_arg, out, m, *out.stride(), N=n, SPLITS=p.splits, BLOCK_M=spec.REDUCE_BLOCK_M,
+                       BLOCK_N=spec.REDUCE_BLOCK_N, HAS_BIAS=bias is not None, num_warps=spec.REDUCE_WARPS)
+    else:
+        _launch.launch(matmul_kernel, (tiles, batch), a, b, bias_arg, out, m, *strides, *out.stride(), *steps,
+                       HAS_BIAS=bias is not None, **meta)
+    return out
+
+
+@torch.library.custom_op("bitorch::matmul", mutates_args=())
+def matmul_op(a: torch.Tensor, b: torch.Tensor, bias: torch.Tensor | None, allow_tf32: bool) -> torch.Tensor:
+    return _run(a.unsqueeze(0), b.unsqueeze(0), bias, allow_tf32)[0]
+
+
+@torch.library.custom_op("bitorch::bmm", mutates_args=())
+def bmm_op(a: torch.Tensor, b: torch.Tensor, allow_tf32: bool) -> torch.Tensor:
+    return _run(a, b, None, allow_tf32)
+
+
+@torch.library.custom_op("bitorch::linear", mutates_args=())
+def linear_op(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, allow_tf32: bool) -> torch.Tensor:
+    k = x.shape[-1]
+    out = _run(x.reshape(1, -1, k), weight.t().unsqueeze(0), bias, allow_tf32)
+    return out.reshape(*x.shape[:-1], weight.shape[0])
+
+
+@matmul_op.register_fake
+def _(a, b, bias, allow_tf32):
+    return a.new_empty((a.shape[0], b.shape[1]))
+
+
+@bmm_op.register_fake
+def _(a, b, allow_tf32):
+    return a.new_empty((a.shape[0], a.shape[1], b.shape[2]))
+
+
+@linear_op.register_fake
+def _(x, weight, bias, allow_tf32):
+    return x.new_empty((*x.shape[:-1], weight.shape[0]))
+
+
+def _check_devices(**tensors) -> None:
+    for arg, t in tensors.items():
+        if t is not None:
+            _launch.check_device(arg, t)
+
+
+def matmul(a: torch.Tensor, b: torch.Tensor, bias: torch.Tensor | None = None, *,
+           allow_tf32: bool = False) -> torch.Tensor:
+    """a (M, K) @ b (K, N) [+ bias (N,)], batch-invariant (bispec.matmul)."""
+    spec.check_matmul(a.shape, a.dtype, b.shape, b.dtype, None if bias is None else bias.shape,
+                      None if bias is None else bias.dtype, allow_tf32)
+    _check_devices(a=a, b=b, bias=bias)
+    return matmul_op(a, b, bias, allow_tf32)
+
+
+def bmm(a: torch.Tensor, b: torch.Tensor, *, allow_tf32: bool = False) -> torch.Tensor:
+    """a (B, M, K) @ b (B, K, N), batch-invariant (bispec.matmul)."""
+    spec.check_bmm(a.shape, a.dtype, b.shape, b.dtype, allow_tf32)
+    _check_devices(a=a, b=b)
+    return bmm_op(a, b, allow_tf32)
+
+
+def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, *,
+           allow_tf32: bool = False) -> torch.Tensor:
+    """x (..., K) @ weight (N, K).T [+ bias (N,)] as F.linear, batch-invariant (bispec.matmul)."""
+    spec.check_linear(x.shape, x.dtype, weight.shape, weight.dtype, None if bias is None else bias.shape,
+                      None if bias is None else bias.dtype, allow_tf32)
+    _check_devices(x=x, weight=weight, bias=bias)
+    return linear_op(x, weight, bias, allow_tf32)

@@ -1,0 +1,354 @@
+"""matmul / bmm / linear in both frameworks: reference, batch invariance, split paths, layouts, parity, bad input.
+
+Interpreted matmuls are slow and every new shape costs a Pallas compile, so the
+shapes are few, small and odd (K, N of 100 and 129 against BLOCK_K 64 / 32 and
+BLOCK_N 128), and reused across tests (the jit cache lives for the session).
+"""
+import importlib
+import re
+
+import numpy as np
+import pytest
+
+from bispec import common
+from bispec import matmul as spec
+from parity_tests import harness
+from parity_tests.harness import JAX, TORCH
+
+# Triton's interpreter turns a 1-element loop bound into an int the way NumPy deprecates.
+pytestmark = pytest.mark.filterwarnings("ignore:Conversion of an array with ndim > 0:DeprecationWarning")
+
+DTYPES = common.FLOAT_DTYPES
+K, N = 129, 100            # odd against every BLOCK_K and BLOCK_N: masked edges on both
+SPLIT_K, SPLIT_N = 1000, 72  # plan() splits K in two chunks (16 tiles of 64, the last one masked)
+BATCH_SIZES = (1, 2, 3, 7, 64, 199)
+
+
+def arrays(rng, dtype, m=7, k=K, n=N, bias=True, batch=None):
+    lead = (m,) if batch is None else (batch, m)
+    out = {"a": harness.random_array(rng, (*lead, k), dtype),
+           "_w": harness.random_array(rng, (n, k), dtype)}  # linear's weight layout; matmul gets its transpose
+    if bias:
+        out["_bias"] = harness.random_array(rng, (n,), dtype)
+    return out
+
+
+def ops_of(backend):
+    """The op module (bitorch.matmul / bijax.matmul): found whether or not the package re-exports the ops."""
+    return importlib.import_module(f"{backend.module_name}.matmul")
+
+
+def call(backend, op, inputs, **kw):
+    """Run `op` on numpy inputs ({'a', '_w', '_bias'}); returns the output as numpy."""
+    a = backend.asarray(inputs["a"])
+    w = inputs["_w"]
+    bias = backend.asarray(inputs["_bias"]) if "_bias" in inputs else None
+    ops = ops_of(backend)
+    if op == "linear":
+        out = ops.linear(a, backend.asarray(w), bias, **kw)
+    elif op == "matmul":
+        out = ops.matmul(a, backend.asarray(np.ascontiguousarray(w.T)), bias, **kw)
+    else:  # bmm: one weight per batch entry, (B, K, N)
+        assert bias is None
+        out = ops.bmm(a, backend.asarray(np.ascontiguousarray(np.swapaxes(w, -1, -2))), **kw)
+    return backend.numpy(out)
+
+
+def exact_and_bound(inputs, dtype, allow_tf32=False):
+    b = np.swapaxes(inputs["_w"], -1, -2)
+    bias = inputs.get("_bias")
+    exact = spec.reference(inputs["a"], b, bias)
+    return exact, spec.error_bound(inputs["a"], b, bias, dtype, allow_tf32, exact)
+
+
+def assert_within(got, exact, bound, what):
+    got = np.asarray(got, np.float64)
+    assert got.shape == exact.shape, f"{what}: shape {got.shape} != {exact.shape}"
+    assert not np.isnan(got).any(), f"{what}: NaN in output"
+    bad = np.abs(got - exact) > bound
+    if bad.any():
+        i = tuple(np.argwhere(bad)[0])
+        raise AssertionError(f"{what}: {bad.sum()} of {bad.size} elements beyond spec.error_bound, first at {i}: "
+                             f"got {got[i]!r}, exact {exact[i]!r}, bound {bound[i]!r}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("op", ["matmul", "linear", "bmm"])
+def test_matches_reference(backend, rng, dtype, op):
+    inputs = arrays(rng, dtype, bias=op != "bmm", batch=2 if op == "bmm" else None)
+    if op == "bmm":
+        inputs["_w"] = harness.random_array(rng, (2, N, K), dtype)
+    assert_within(call(backend, op, inputs), *exact_and_bound(inputs, dtype), f"{op} vs float64")
+
+
+def test_tf32_only_when_asked(backend, rng):
+    """allow_tf32=True is held to the TF32 bound (the interpreters compute it in full fp32); the default is IEEE."""
+    inputs = arrays(rng, "float32")
+    assert_within(call(backend, "linear", inputs, allow_tf32=True), *exact_and_bound(inputs, "float32", True), "tf32")
+    assert spec.plan(N, K, "float32").precision == "ieee" and spec.plan(N, K, "float32", True).precision == "tf32"
+    assert spec.plan(N, K, "bfloat16", True).precision == "ieee"
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_batch_invariant(backend, rng, dtype):
+    harness.assert_batch_invariant(lambda inputs: (call(backend, "linear", inputs),),
+                                   lambda n: arrays(rng, dtype, m=n), BATCH_SIZES)
+
+
+def test_batch_invariant_across_split_paths(backend, rng):
+    """With a K split, M <= WORKSPACE_MAX_M runs the split-K pair and M = 199 the fused kernel: same bits."""
+    p = spec.plan(SPLIT_N, SPLIT_K, "bfloat16")
+    assert p.splits == 2 and not p.even_k and spec.use_workspace(64, p) and not spec.use_workspace(199, p)
+    harness.assert_batch_invariant(lambda inputs: (call(backend, "linear", inputs),),
+                                   lambda n: arrays(rng, "bfloat16", m=n, k=SPLIT_K, n=SPLIT_N), BATCH_SIZES)
+
+
+@pytest.mark.parametrize("k,min_tiles", [(SPLIT_K, spec.MIN_TILES_PER_SPLIT), (300, 2)], ids=["2x8", "3+2"])
+def test_split_paths_agree(backend, rng, monkeypatch, k, min_tiles):
+    """The fused kernel and the split-K pair give the same bits on the same inputs (bias too), for an even
+    split and for one whose last chunk is shorter (K = 300: 5 tiles as 3 + 2)."""
+    monkeypatch.setattr(spec, "MIN_TILES_PER_SPLIT", min_tiles)
+    p = spec.plan(SPLIT_N, k, "bfloat16")
+    assert p.splits == 2 and [len(c) for c in spec.chunks(p)] == ([8, 8] if k == SPLIT_K else [3, 2])
+    inputs = arrays(rng, "bfloat16", m=5, k=k, n=SPLIT_N)
+    monkeypatch.setattr(spec, "WORKSPACE_MAX_M", 1 << 30)
+    split = call(backend, "linear", inputs)
+    monkeypatch.setattr(spec, "WORKSPACE_MAX_M", 0)
+    fused = call(backend, "linear", inputs)
+    harness.assert_bitwise_equal(split, fused, "split-K pair vs fused")
+    assert_within(fused, *exact_and_bound(inputs, "bfloat16"), "split vs float64")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_frameworks_agree(rng, dtype):
+    for op, inputs in (("matmul", arrays(rng, dtype)), ("linear", arrays(rng, dtype, m=5, k=SPLIT_K, n=SPLIT_N))):
+        from_torch, from_jax = call(TORCH, op, inputs), call(JAX, op, inputs)
+        if harness.ON_GPU:  # one Triton program through two compilers: equal bits
+            harness.assert_bitwise_equal(from_torch, from_jax, f"{op}, torch vs jax")
+        else:  # two interpreters (NumPy's and XLA's CPU dot) may differ in the last fp32 bits
+            bound = exact_and_bound(inputs, dtype)[1]
+            assert_within(from_torch, from_jax.astype(np.float64), 2 * bound, f"{op}, torch vs jax")
+
+
+def test_layouts_agree(backend, rng):
+    """linear(x, W) == matmul(x, W.T) == bmm's entry: one reduction order whatever the layout or batch index."""
+    inputs = arrays(rng, "bfloat16")
+    lin, mm = call(backend, "linear", inputs), call(backend, "matmul", inputs)
+    harness.assert_bitwise_equal(lin, mm, "linear vs matmul")
+    other = arrays(rng, "bfloat16", bias=False)  # batch entry 0; the probe is entry 1
+    bm = call(backend, "bmm", {"a": np.stack([other["a"], inputs["a"]]), "_w": np.stack([other["_w"], inputs["_w"]])})
+    no_bias = call(backend, "linear", {k: v for k, v in inputs.items() if k != "_bias"})
+    harness.assert_bitwise_equal(bm[1], no_bias, "bmm entry 1 vs linear without bias")
+
+
+def test_torch_strided_operands(rng):
+    """Transposed, sliced and expanded operands run in place (strides) and give the contiguous copies' bits."""
+    import torch
+
+    import bitorch
+
+    dtype = "bfloat16"
+    A = lambda shape: TORCH.asarray(harness.random_array(rng, shape, dtype))  # noqa: E731
+    at, bt = A((K, 7)).t(), A((N, K)).t()                      # column-major a (7, K) and b (K, N)
+    wide = A((7, 2 * K))[:, 3:3 + K]                           # rows 2K apart, odd start
+    bias = A((2 * N,))[::2]                                    # strided bias
+    for a, b in ((at, bt), (wide, bt), (at, bt.contiguous()), (wide.contiguous(), bt)):
+        want = bitorch.matmul(a.contiguous(), b.contiguous(), bias.contiguous())
+        assert torch.equal(bitorch.matmul(a, b, bias), want)
+    w = A((N, 2 * K))[:, ::2]                                  # weight with K stride 2
+    x = A((3, 4, K)).transpose(0, 1)                           # non-contiguous leading dims
+    assert torch.equal(bitorch.linear(x, w, bias), bitorch.linear(x.contiguous(), w.contiguous(), bias.contiguous()))
+    a3, b1 = A((3, 7, K)), A((1, K, N))
+    expanded = b1.expand(3, K, N)                              # batch stride 0
+    assert torch.equal(bitorch.bmm(a3, expanded), bitorch.bmm(a3, expanded.contiguous()))
+    assert torch.equal(bitorch.bmm(a3.transpose(1, 2).contiguous().transpose(1, 2), expanded),
+                       bitorch.bmm(a3, expanded))
+    with pytest.raises(ValueError, match="^a:.*runs on"):
+        bitorch.matmul(torch.empty(2, K, dtype=torch.bfloat16, device="meta"), b)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_matches_native_op(backend, rng, dtype):
+    """torch.mm / F.linear / torch.bmm, or jnp.dot / jnp.matmul under jit at HIGHEST: both within the bound."""
+    inputs = arrays(rng, dtype)
+    bmm_inputs = {"a": inputs["a"][None], "_w": inputs["_w"][None]}
+    ours = {op: call(backend, op, inputs) for op in ("linear", "matmul")}
+    ours["bmm"] = call(backend, "bmm", bmm_inputs)
+    x, w, bias = (backend.asarray(inputs[k]) for k in ("a", "_w", "_bias"))
+    if backend is TORCH:
+        import torch
+        import torch.nn.functional as F
+
+        native = {"linear": F.linear(x, w, bias), "matmul": torch.addmm(bias, x, w.t().contiguous()),
+                  "bmm": torch.bmm(x[None], w.t()[None])}
+    else:
+        import jax
+        import jax.numpy as jnp
+
+        hi = jax.lax.Precision.HIGHEST
+        native = {"linear": jax.jit(lambda x, w, b: (jnp.dot(x, w.T, precision=hi, preferred_element_type=jnp.float32)
+                                                     + b.astype(jnp.float32)).astype(x.dtype))(x, w, bias),
+                  "matmul": jax.jit(lambda x, w, b: (jnp.dot(x, w, precision=hi, preferred_element_type=jnp.float32)
+                                                     + b.astype(jnp.float32)).astype(x.dtype))(x, w.T, bias),
+                  "bmm": jax.jit(lambda x, w: jnp.matmul(x, w, precision=hi))(x[None], jnp.swapaxes(w, 0, 1)[None])}
+    for op, got in ours.items():
+        src = bmm_inputs if op == "bmm" else inputs
+        bound = exact_and_bound(src, dtype)[1]
+        assert_within(got, backend.numpy(native[op]).astype(np.float64), 2 * bound, f"{op} vs native")
+
+
+def test_nan_stays_in_its_row(backend, rng):
+    inputs = arrays(rng, "float32")
+    clean = call(backend, "linear", inputs)
+    inputs["a"][2, 17] = np.nan
+    out = call(backend, "linear", inputs)
+    assert np.isnan(out[2]).all()
+    rest = [0, 1, 3, 4, 5, 6]
+    harness.assert_bitwise_equal(out[rest], clean[rest], "rows beside the NaN row")
+
+
+def test_zero_rows_give_positive_zero(backend, rng):
+    """A zero row (padding) gives +0.0 everywhere, in both kernel paths: every chunk starts from +0, so a sum of
+    -0 products is +0 (on the GPU this also checks that no path lets the MMA skip its zero accumulator)."""
+    for k, n, m in ((K, N, 7), (SPLIT_K, SPLIT_N, 5)):
+        inputs = arrays(rng, "bfloat16", m=m, k=k, n=n, bias=False)
+        inputs["_w"] = -np.abs(inputs["_w"])  # 0 * negative = -0
+        inputs["a"][1] = 0
+        inputs["a"][3] = -0.0
+        out = call(backend, "linear", inputs)
+        assert not harness.bits(out[[1, 3]]).any(), f"K={k}: zero rows are not all +0.0"
+
+
+def test_leading_dims_and_empty(backend, rng):
+    inputs = arrays(rng, "float32", m=6)
+    flat = call(backend, "linear", inputs)
+    x = backend.asarray(inputs["a"].reshape(2, 3, K))
+    w, bias = backend.asarray(inputs["_w"]), backend.asarray(inputs["_bias"])
+    out = backend.numpy(ops_of(backend).linear(x, w, bias))
+    harness.assert_bitwise_equal(out.reshape(6, N), flat, "(2, 3, K) vs (6, K)")
+    one = backend.numpy(ops_of(backend).linear(backend.asarray(inputs["a"][4]), w, bias))
+    harness.assert_bitwise_equal(one, flat[4], "1-D x vs its row in a batch")
+    z = lambda *shape: backend.asarray(np.zeros(shape, np.float32))  # noqa: E731
+    assert tuple(ops_of(backend).linear(z(0, K), w, bias).shape) == (0, N)
+    assert tuple(ops_of(backend).linear(z(2, 0, K), w).shape) == (2, 0, N)
+    assert tuple(ops_of(backend).matmul(z(0, K), z(K, N)).shape) == (0, N)
+    assert tuple(ops_of(backend).matmul(z(3, K), z(K, 0)).shape) == (3, 0)
+    assert tuple(ops_of(backend).bmm(z(0, 3, K), z(0, K, N)).shape) == (0, 3, N)
+
+
+def _bad_calls(backend, rng):
+    """(name, call, exception, argument the message must name)."""
+    A = lambda shape, dtype="bfloat16": backend.asarray(harness.random_array(rng, shape, dtype))  # noqa: E731
+    ops = ops_of(backend)
+    a, b, w, bias = A((4, 64)), A((64, 32)), A((32, 64)), A((32,))
+    ints = backend.asarray(np.arange(256, dtype=np.int32).reshape(4, 64))
+    return [
+        ("1-D a", lambda: ops.matmul(A((64,)), b), ValueError, "a"),
+        ("1-D b", lambda: ops.matmul(a, A((64,))), ValueError, "b"),
+        ("K mismatch", lambda: ops.matmul(a, A((63, 32))), ValueError, "b"),
+        ("b dtype", lambda: ops.matmul(a, A((64, 32), "float16")), TypeError, "b"),
+        ("integer a", lambda: ops.matmul(ints, b), TypeError, "a"),
+        ("bias shape", lambda: ops.matmul(a, b, A((33,))), ValueError, "bias"),
+        ("bias dtype", lambda: ops.matmul(a, b, A((32,), "float32")), TypeError, "bias"),
+        ("zero K", lambda: ops.matmul(A((4, 0)), A((0, 32))), ValueError, "a"),
+        ("tf32 not a bool", lambda: ops.matmul(a, b, allow_tf32=1), TypeError, "allow_tf32"),
+        ("2-D bmm", lambda: ops.bmm(a, b), ValueError, "a"),
+        ("bmm batch", lambda: ops.bmm(A((2, 4, 64)), A((3, 64, 32))), ValueError, "b"),
+        ("bmm K", lambda: ops.bmm(A((2, 4, 64)), A((2, 32, 64))), ValueError, "b"),
+        ("1-D weight", lambda: ops.linear(a, A((64,))), ValueError, "weight"),
+        ("weight K", lambda: ops.linear(a, A((32, 63))), ValueError, "weight"),
+        ("weight dtype", lambda: ops.linear(a, A((32, 64), "float32")), TypeError, "weight"),
+        ("integer x", lambda: ops.linear(ints, w), TypeError, "x"),
+        ("scalar x", lambda: ops.linear(backend.asarray(np.float32(1.0)), w), ValueError, "x"),
+        ("linear bias", lambda: ops.linear(a, w, A((64,))), ValueError, "bias"),
+    ]
+
+
+@pytest.mark.parametrize("case", range(18))
+def test_bad_input_names_the_argument(backend, rng, case):
+    name, bad, exc, arg = _bad_calls(backend, rng)[case]
+    with pytest.raises(exc, match=rf"^{arg}:"):
+        bad()
+
+
+def test_torch_kernel_ran_and_custom_op_traces(rng, monkeypatch):
+    import torch
+
+    import bitorch as ops
+    from bitorch import _launch
+
+    inputs = arrays(rng, "float32", m=5, k=SPLIT_K, n=SPLIT_N)
+    x, w, bias = (TORCH.asarray(inputs[k]) for k in ("a", "_w", "_bias"))
+    before = dict(_launch.launches)
+    got = {"split": ops.linear(x, w, bias)}
+    monkeypatch.setattr(spec, "WORKSPACE_MAX_M", 0)
+    got["fused"] = ops.linear(x, w, bias)
+    ran = {k: v - before.get(k, 0) for k, v in _launch.launches.items() if v != before.get(k, 0)}
+    assert ran == {"matmul_splitk_kernel": 1, "splitk_reduce_kernel": 1, "matmul_kernel": 1}, ran
+    assert torch.equal(got["split"], got["fused"])
+    small = arrays(rng, "float32", m=3, k=64, n=32)
+    xs, ws, bs = (TORCH.asarray(small[k]) for k in ("a", "_w", "_bias"))
+    torch.library.opcheck(torch.ops.bitorch.linear.default, (xs, ws, bs, False))
+    torch.library.opcheck(torch.ops.bitorch.matmul.default, (xs, ws.t(), None, False))
+    torch.library.opcheck(torch.ops.bitorch.bmm.default, (xs[None], ws.t()[None], False))
+    compiled = torch.compile(lambda x, w, b: ops.linear(x, w, b), backend="aot_eager", fullgraph=True)
+    assert torch.equal(compiled(xs, ws, bs), ops.linear(xs, ws, bs))
+
+
+def test_jax_kernel_ran_jit_and_vmap(rng, monkeypatch):
+    import jax
+
+    import bijax
+    from bijax import _launch
+
+    inputs = arrays(rng, "bfloat16", m=3)
+    x, w, bias = (JAX.asarray(inputs[k]) for k in ("a", "_w", "_bias"))
+    x3 = JAX.asarray(harness.random_array(rng, (2, 3, K), "bfloat16"))
+    fused = str(jax.make_jaxpr(lambda x: bijax.linear(x, w, bias))(x))
+    assert re.search(r"name=bijax_matmul\b", fused)
+    assert "splitk" not in fused
+    split_in = JAX.asarray(harness.random_array(rng, (3, SPLIT_K), "bfloat16"))
+    split_w = JAX.asarray(harness.random_array(rng, (SPLIT_N, SPLIT_K), "bfloat16"))
+    split = str(jax.make_jaxpr(lambda x: bijax.linear(x, split_w))(split_in))
+    assert "name=bijax_matmul_splitk" in split and "name=bijax_matmul_splitk_reduce" in split
+
+    eager = bijax.linear(x, w, bias)
+    harness.assert_bitwise_equal(np.asarray(jax.jit(bijax.linear)(x, w, bias)), np.asarray(eager), "jit vs eager")
+    per_slice = np.stack([np.asarray(bijax.matmul(x3[i], w.T, bias)) for i in range(2)])
+    vmapped = jax.vmap(lambda xi: bijax.matmul(xi, w.T, bias))(x3)
+    harness.assert_bitwise_equal(np.asarray(vmapped), per_slice, "vmap vs eager")
+    harness.assert_bitwise_equal(np.asarray(jax.vmap(bijax.linear, in_axes=(0, None, None))(x3, w, bias)),
+                                 per_slice, "vmap(linear) vs eager")
+
+    # The GPU path lowers to Triton kernels (checked here without a GPU by lowering for CUDA).
+    def lowered_text(f, *args):
+        if harness.ON_GPU:
+            return jax.jit(f).trace(*args).lower().as_text()
+        _launch.INTERPRET, saved = False, _launch.INTERPRET
+        try:
+            return jax.jit(f).trace(*args).lower(lowering_platforms=("cuda",)).as_text()
+        finally:
+            _launch.INTERPRET = saved
+
+    assert lowered_text(lambda x: bijax.linear(x, w, bias), x).count("__gpu$xla.gpu.triton") == 1
+    assert lowered_text(lambda x: bijax.linear(x, split_w), split_in).count("__gpu$xla.gpu.triton") == 2
+    monkeypatch.setattr(spec, "WORKSPACE_MAX_M", 0)  # the fused kernel with a K split
+    assert lowered_text(lambda x: bijax.linear(x, split_w), split_in).count("__gpu$xla.gpu.triton") == 1
+    assert "__gpu$xla.gpu.triton" in lowered_text(lambda a, b: bijax.bmm(a, b, allow_tf32=True),
+                                                  x3.astype("float32"), x3.astype("float32").transpose(0, 2, 1))
+
+
+def test_spec_plan_is_fixed_by_n_k_dtype():
+    """The plan never sees M; the Llama-3-8B shapes split as the docstring says; chunks tile K exactly."""
+    import inspect
+
+    assert list(inspect.signature(spec.plan).parameters) == ["n", "k", "dtype", "allow_tf32"]
+    splits = {name: spec.plan(n, k, "bfloat16").splits for name, (k, n) in spec.LLAMA3_8B.items()}
+    assert splits == {"qkv": 3, "o": 4, "gate_up": 1, "down": 4}
+    assert spec.plan(28672, 4096, "bfloat16").tiling.block_n == 256
+    for n, k in [(1, 1), (100, 129), (72, 1000), (4096, 14336), (6144, 4096)]:
+        for dtype in DTYPES:
+            p = spec.plan(n, k, dtype)
+            tiles = [t for c in spec.chunks(p) for t in c]
+            assert tiles == list(range(p.k_tiles)) and all(len(c) for c in spec.chunks(p))
+    assert [spec.tile_of(pid, 3, 2, 2) for pid in range(6)] == [(0, 0), (1, 0), (0, 1), (1, 1), (2, 0), (2, 1)]
