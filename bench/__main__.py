@@ -22,7 +22,8 @@ flags.DEFINE_string("dtype", "bfloat16", "input dtype")
 flags.DEFINE_integer("reps", 50, "timed calls per line and size")
 flags.DEFINE_string("out", "bench_results", "output folder for CSV, JSON and PNG")
 
-OPS = {"rmsnorm": "bench.rmsnorm"}
+OPS = {"rmsnorm": "bench.rmsnorm", "layer_norm": "bench.layer_norm", "softmax": "bench.softmax",
+       "log_softmax": "bench.log_softmax", "mean": "bench.mean", "matmul": "bench.matmul"}
 
 
 def main(argv):

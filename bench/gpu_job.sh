@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One call on a GPU machine: the parity tests, then every benchmark. Results in $OUT:
-# tests.log, bench.log and results.tgz (CSV, JSON and PNG of each op).
+# tests.log, bench.log and results.tgz (CSV, JSON and PNG of each op, refreshed after each op).
 #   bash bench/gpu_job.sh [op ...]      (default: every op in bench/__main__.py)
 set -uo pipefail
 OUT=${OUT:-gpu_results}
@@ -9,13 +9,17 @@ mkdir -p "$OUT"
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 XLA_PYTHON_CLIENT_PREALLOCATE=false
 export BI_GIT_SHA=${BI_GIT_SHA:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}
 # The device image may lack pure-Python test/bench tools: wheels carried in .whl/ fill the gap.
-if ! python3 -c "import absl, pytest" 2>/dev/null && [ -d .whl ]; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl && export PYTHONPATH=$PYTHONPATH:/tmp/site
+need() { python3 -c "import $1" 2>/dev/null || ls .whl/$2 2>/dev/null; }
+wheels=$(need absl 'absl_py-*'; need pytest 'pytest-[0-9]*' ; need pytest 'pluggy-*'; need pytest 'iniconfig-*'; \
+         need pytest 'pygments-*'; need xdist 'pytest_xdist-*'; need execnet 'execnet-*')
+if [ -n "$wheels" ]; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site $wheels && export PYTHONPATH=$PYTHONPATH:/tmp/site
 fi
+workers=$(python3 -c "import xdist" 2>/dev/null && echo "-n 8")
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,temperature.gpu --format=csv | tee "$OUT/tests.log"
-python3 -m pytest parity_tests -q 2>&1 | tee -a "$OUT/tests.log" | tail -15
+python3 -m pytest parity_tests -q $workers 2>&1 | tee -a "$OUT/tests.log" | tail -15
 ops=${*:-$(python3 -c "from bench.__main__ import OPS; print(*OPS)")}
 for op in $ops; do
   python3 -m bench "$op" --out "$RES" 2>&1 | grep -v "^I1\|^W1\|UserWarning\|_warn_once" | tee -a "$OUT/bench.log"
+  tar czf "$OUT/results.tgz" -C "$RES" .
 done
-tar czf "$OUT/results.tgz" -C "$RES" .

@@ -6,6 +6,9 @@ x64 on while the kernel is traced; it is switched on for those lines alone.
 """
 import jax
 import jax.numpy as jnp
+from jax.experimental.pallas import triton as plgpu
+
+from bijax import _launch
 
 
 def sum_fp64(x: jax.Array, axis: int = 0) -> jax.Array:
@@ -29,3 +32,55 @@ def exp_f32(x: jax.Array) -> jax.Array:
 def log_f32(x: jax.Array) -> jax.Array:
     """log; Pallas lowers it to libdevice's __nv_logf, as the Triton twin calls it."""
     return jnp.log(x)
+
+
+def fma_f32(a, b, c) -> jax.Array:
+    """a*b + c of fp32 values, rounded once: PTX fma.rn.f32, the instruction tl.fma emits in the Triton twin.
+
+    JAX has no FMA primitive, so on the GPU the instruction is written inline;
+    a compiler can neither fuse nor split it. Scalars broadcast against blocks.
+    Under Pallas' interpreter the product is taken exactly in fp64 and the sum
+    rounded to fp64, then to fp32, as the Triton twin does under its interpreter.
+    The backend is read when the kernel is traced (bijax._launch.INTERPRET).
+    """
+    a, b, c = jnp.broadcast_arrays(*(jnp.asarray(v, jnp.float32) for v in (a, b, c)))
+    if _launch.INTERPRET:
+        with jax.enable_x64(True):
+            f64 = jnp.float64
+            return (a.astype(f64) * b.astype(f64) + c.astype(f64)).astype(jnp.float32)
+    [out] = plgpu.elementwise_inline_asm("fma.rn.f32 $0, $1, $2, $3;", args=[a, b, c], constraints="=f,f,f,f",
+                                         pack=1, result_shape_dtypes=[jax.ShapeDtypeStruct(a.shape, jnp.float32)])
+    return out
+
+
+def reciprocal_f32(s: jax.Array) -> jax.Array:
+    """1/s as an fp64 division (IEEE, unlike Triton's approximate fp32 one) rounded to fp32."""
+    with jax.enable_x64(True):
+        return (1.0 / s.astype(jnp.float64)).astype(jnp.float32)
+
+
+def max_sum_exp(x: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(m, s) of a 1-D fp32 block: m = max(x), s = sum(exp(x - m)) (bispec.common.SUM_RULE).
+
+    A block of -inf only (fully masked, or padding) gives (-inf, 0), never NaN.
+    """
+    m = jnp.max(x, axis=0)
+    return m, sum_fp64(exp_f32(x - jnp.where(m == -jnp.inf, 0.0, m)))
+
+
+def _exp_shift(a: jax.Array, m: jax.Array) -> jax.Array:
+    """exp(a - m) for a <= m, exactly 1 where a == m (also for -inf == -inf)."""
+    return exp_f32(jnp.where(a == m, 0.0, a - m))
+
+
+def merge_max_sum(m, s, m_c, s_c) -> tuple[jax.Array, jax.Array]:
+    """Merge two (max, sum of exp(x - max)) pairs into one, as bispec.softmax specifies.
+
+    Each fp32 x fp32 product is exact in fp64, so a fused multiply-add cannot
+    change the merged sum; it is rounded once to fp32.
+    """
+    new_m = jnp.maximum(m, m_c)
+    e, e_c = _exp_shift(m, new_m), _exp_shift(m_c, new_m)
+    with jax.enable_x64(True):
+        total = s.astype(jnp.float64) * e.astype(jnp.float64) + s_c.astype(jnp.float64) * e_c.astype(jnp.float64)
+        return new_m, total.astype(jnp.float32)

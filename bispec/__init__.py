@@ -5,6 +5,6 @@ accumulation rules, a NumPy float64 reference, the tolerance rule and the
 tiling constants that fix the reduction order. ``bitorch`` and ``bijax`` import
 their constants from here, so the reduction order is written once.
 """
-from bispec import common, rms_norm
+from bispec import common, layer_norm, matmul, reduce, rms_norm, softmax
 
-__all__ = ["common", "rms_norm"]
+__all__ = ["common", "layer_norm", "matmul", "reduce", "rms_norm", "softmax"]

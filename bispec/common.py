@@ -68,6 +68,18 @@ def check_float_dtype(arg: str, dtype) -> str:
     return name
 
 
+def check_rows(arg: str, shape, dtype, max_len: int) -> tuple[int, str]:
+    """An input of shape (..., n) normalized along its last dim: return (n, dtype name)."""
+    if len(shape) < 1:
+        raise ValueError(f"{arg}: must have at least one dimension (..., hidden)")
+    n = int(shape[-1])
+    if n == 0:
+        raise ValueError(f"{arg}: hidden size (last dimension) is 0")
+    if n > max_len:
+        raise ValueError(f"{arg}: hidden size {n} exceeds the supported maximum {max_len}")
+    return n, check_float_dtype(arg, dtype)
+
+
 def check_same_dtype(arg: str, dtype, expected: str) -> None:
     name = dtype_name(dtype)
     if name != expected:

@@ -65,14 +65,7 @@ def num_warps(hidden: int) -> int:
 
 def check_args(x_shape, x_dtype, w_shape, w_dtype, eps, res_shape=None, res_dtype=None) -> tuple[int, str, float]:
     """Validate framework-neutral shapes and dtypes; return (hidden, dtype name, eps)."""
-    if len(x_shape) < 1:
-        raise ValueError("x: must have at least one dimension (..., hidden)")
-    hidden = int(x_shape[-1])
-    if hidden == 0:
-        raise ValueError("x: hidden size (last dimension) is 0")
-    if hidden > MAX_HIDDEN:
-        raise ValueError(f"x: hidden size {hidden} exceeds the supported maximum {MAX_HIDDEN}")
-    dtype = common.check_float_dtype("x", x_dtype)
+    hidden, dtype = common.check_rows("x", x_shape, x_dtype, MAX_HIDDEN)
     if tuple(w_shape) != (hidden,):
         raise ValueError(f"weight: shape {tuple(w_shape)} does not match x's hidden size; expected ({hidden},)")
     common.check_same_dtype("weight", w_dtype, dtype)

@@ -1,6 +1,11 @@
 """Batch-invariant ops for PyTorch: Triton kernels exposed as torch.library custom ops."""
 from bitorch import _launch
 from bitorch._launch import INTERPRET, launches
+from bitorch.layer_norm import layer_norm
+from bitorch.matmul import bmm, linear, matmul
+from bitorch.reduce import mean, sum  # noqa: A004
 from bitorch.rms_norm import rms_norm
+from bitorch.softmax import log_softmax, softmax
 
-__all__ = ["INTERPRET", "launches", "rms_norm", "_launch"]
+__all__ = ["INTERPRET", "launches", "layer_norm", "bmm", "linear", "matmul", "mean", "sum", "rms_norm",
+           "log_softmax", "softmax", "_launch"]

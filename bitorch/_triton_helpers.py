@@ -57,3 +57,57 @@ def log_f32(x):
         return tl.log(x)
     else:
         return libdevice.log(x)
+
+
+@triton.jit
+def fma_f32(a, b, c):
+    """a*b + c of fp32 values, rounded once: PTX fma.rn.f32, the instruction the Pallas twin writes.
+
+    An explicit FMA leaves a compiler nothing to fuse or split, where a*b + c
+    written as two ops may be contracted by one compiler and not the other.
+    Scalars broadcast against blocks. The interpreter's tl.fma rounds twice;
+    there the product is taken exactly in fp64 and the sum rounded to fp64,
+    then to fp32, as the Pallas twin does under its interpreter.
+    """
+    a, b = tl.broadcast(a.to(tl.float32), b.to(tl.float32))
+    a, c = tl.broadcast(a, c.to(tl.float32))
+    b, c = tl.broadcast(b, c)
+    if _INTERPRET:
+        return (a.to(tl.float64) * b.to(tl.float64) + c.to(tl.float64)).to(tl.float32)
+    else:
+        return tl.fma(a, b, c)
+
+
+@triton.jit
+def reciprocal_f32(s):
+    """1/s as an fp64 division (IEEE, unlike Triton's approximate fp32 one) rounded to fp32."""
+    return (1.0 / s.to(tl.float64)).to(tl.float32)
+
+
+@triton.jit
+def max_sum_exp(x):
+    """(m, s) of a 1-D fp32 block: m = max(x), s = sum(exp(x - m)) (bispec.common.SUM_RULE).
+
+    A block of -inf only (fully masked, or padding) gives (-inf, 0), never NaN.
+    """
+    m = tl.max(x, axis=0)
+    return m, sum_fp64(exp_f32(x - tl.where(m == float("-inf"), 0.0, m)))
+
+
+@triton.jit
+def _exp_shift(a, m):
+    """exp(a - m) for a <= m, exactly 1 where a == m (also for -inf == -inf)."""
+    return exp_f32(tl.where(a == m, 0.0, a - m))
+
+
+@triton.jit
+def merge_max_sum(m, s, m_c, s_c):
+    """Merge two (max, sum of exp(x - max)) pairs into one, as bispec.softmax specifies.
+
+    Each fp32 x fp32 product is exact in fp64, so a fused multiply-add cannot
+    change the merged sum; it is rounded once to fp32.
+    """
+    new_m = tl.maximum(m, m_c)
+    total = s.to(tl.float64) * _exp_shift(m, new_m).to(tl.float64) \
+        + s_c.to(tl.float64) * _exp_shift(m_c, new_m).to(tl.float64)
+    return new_m, total.to(tl.float32)
