@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 from jax.experimental.pallas import triton as plgpu
 
+from bispec import common
 from bispec import layer_norm as spec
 from bijax import _launch
 from bijax._kernel_helpers import fma_f32, sum_fp64, sum_of_squares
@@ -25,7 +26,7 @@ def _kernel(*refs, hidden: int, block: int, eps: float, has_weight: bool, has_bi
         b = load(b_ref) if has_bias else None
     stream = spec.STREAM_EVICTION or None
     x = plgpu.load(x_ref.at[cols], mask=mask, other=0, eviction_policy=stream).astype(jnp.float32)
-    inv = spec.inv_hidden(hidden)
+    inv = common.inv_f32(hidden)
     # x - mean, rounded once; the constant carries the sign (negating the sum would round -0 apart
     # between the frameworks). Padding lanes are zeroed so that they add nothing to the squares.
     d = jnp.where(mask, fma_f32(sum_fp64(x), jnp.float32(-inv), x), 0.0)

@@ -28,7 +28,7 @@ def _term(v, dtype, round_in: bool):
 def _finish(s, dtype, length: int, mean: bool):
     """fp32 sum -> output value: times fp32(1/R) for the mean, rounded once to the output dtype."""
     if mean:
-        s = s * jnp.float32(spec.inv_length(length))
+        s = s * jnp.float32(common.inv_f32(length))
     return s.astype(dtype)
 
 

@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 from jax.experimental.pallas import triton as plgpu
 
+from bispec import common
 from bispec import rms_norm as spec
 from bijax import _launch
 from bijax._kernel_helpers import sum_of_squares
@@ -31,7 +32,7 @@ def _kernel(*refs, hidden: int, block: int, eps: float, has_residual: bool, weig
         s_rounded = s.astype(new_res_ref.dtype)
         plgpu.store(new_res_ref.at[cols], s_rounded, mask=mask, eviction_policy=stream)
         s = s_rounded.astype(jnp.float32)
-    rstd = jax.lax.rsqrt((sum_of_squares(s) + eps * hidden) * (1.0 / hidden))
+    rstd = jax.lax.rsqrt((sum_of_squares(s) + eps * hidden) * jnp.float32(common.inv_f32(hidden)))
     if not weight_first:
         w = load_weight()
     plgpu.store(out_ref.at[cols], (s * rstd * w).astype(out_ref.dtype), mask=mask, eviction_policy=stream)

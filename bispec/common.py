@@ -92,6 +92,15 @@ def check_eps(eps) -> float:
     return float(eps)
 
 
+def inv_f32(n: int) -> float:
+    """1/n rounded to fp32 (a Python float holding an fp32 value): the factor a mean multiplies by.
+
+    Kernels multiply by it rather than divide: Triton lowers fp32 division to an
+    approximate instruction. n = 0 gives inf (so a mean over nothing is NaN).
+    """
+    return float(np.float32(1.0 / n)) if n else math.inf
+
+
 def round_to(a: np.ndarray, dtype) -> np.ndarray:
     """Round a float64 array to `dtype` (round to nearest even), as the kernels do."""
     return np.asarray(a).astype(NUMPY_DTYPES[dtype_name(dtype)])

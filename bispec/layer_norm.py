@@ -66,11 +66,6 @@ ODD_HIDDEN = (1000, 5120, 1)
 ODD_TOKENS = common.ODD_TOKENS
 
 
-def inv_hidden(hidden: int) -> float:
-    """1/hidden rounded to fp32: the constant both kernels multiply by (a Python float holding an fp32 value)."""
-    return float(np.float32(1.0 / hidden))
-
-
 def shape_dtype(t) -> tuple:
     """(shape, dtype) of an optional array: (None, None) for None, as check_args takes them."""
     return (None, None) if t is None else (t.shape, t.dtype)

@@ -93,11 +93,6 @@ def col_tiling(outer: int, inner: int, itemsize: int) -> tuple[int, int]:
     return block, min(MAX_COL_WARPS, max(1, block // (32 * vec)))
 
 
-def inv_length(length: int) -> float:
-    """fp32(1 / n), the mean's factor; exactly representable in fp32."""
-    return float(np.float32(1.0 / length)) if length else math.inf
-
-
 @dataclasses.dataclass(frozen=True)
 class Plan:
     """How a call runs: its checked arguments and canonical (A, R, B) form."""

@@ -7,6 +7,7 @@ import torch
 import triton
 import triton.language as tl
 
+from bispec import common
 from bispec import layer_norm as spec
 from bitorch import _launch
 from bitorch._triton_helpers import cast_rtne, fma_f32, sum_fp64, sum_of_squares
@@ -56,7 +57,7 @@ def _run(x: torch.Tensor, weight: torch.Tensor | None, bias: torch.Tensor | None
         w = _launch.packed_rows(weight) if weight is not None else x2
         b = _launch.packed_rows(bias) if bias is not None else x2
         _launch.launch(layer_norm_kernel, (x2.shape[0],), x2, w, b, out, eps * hidden,
-                       HIDDEN=hidden, INV_HIDDEN=spec.inv_hidden(hidden), BLOCK=spec.block_size(hidden),
+                       HIDDEN=hidden, INV_HIDDEN=common.inv_f32(hidden), BLOCK=spec.block_size(hidden),
                        HAS_WEIGHT=weight is not None, HAS_BIAS=bias is not None, STREAM=spec.STREAM_EVICTION,
                        PARAM=spec.PARAM_EVICTION, PARAMS_FIRST=spec.params_first(x2.shape[0]),
                        num_warps=spec.num_warps(hidden))

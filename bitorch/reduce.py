@@ -80,7 +80,7 @@ def _run(x: torch.Tensor, dim, keepdim: bool, dtype, mean: bool) -> torch.Tensor
         return torch.full(plan.out_shape, math.nan if mean else 0.0, dtype=out_dtype, device=x.device)
     xc = x.permute(plan.perm) if plan.perm is not None else x
     out = torch.empty((A, B), dtype=out_dtype, device=x.device)
-    meta = dict(R=R, INV_R=spec.inv_length(R), MEAN=mean, ROUND_IN=plan.round_inputs, STREAM=spec.STREAM_EVICTION)
+    meta = dict(R=R, INV_R=common.inv_f32(R), MEAN=mean, ROUND_IN=plan.round_inputs, STREAM=spec.STREAM_EVICTION)
     if B == 1:
         x2 = _launch.packed_rows(xc.reshape(A, R))
         _launch.launch(reduce_rows_kernel, (A,), x2, out, BLOCK=spec.row_block(R),

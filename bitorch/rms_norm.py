@@ -5,6 +5,7 @@ import torch
 import triton
 import triton.language as tl
 
+from bispec import common
 from bispec import rms_norm as spec
 from bitorch import _launch
 from bitorch._triton_helpers import cast_rtne, sum_of_squares
@@ -41,7 +42,7 @@ def _run(x: torch.Tensor, weight: torch.Tensor, eps: float, residual: torch.Tens
     res2 = _launch.packed_rows(residual) if residual is not None else x2
     if x2.shape[0]:
         _launch.launch(rms_norm_kernel, (x2.shape[0],), x2, res2, _launch.packed_rows(weight), out, new_res, eps * hidden,
-                       HIDDEN=hidden, INV_HIDDEN=1.0 / hidden, BLOCK=spec.block_size(hidden),
+                       HIDDEN=hidden, INV_HIDDEN=common.inv_f32(hidden), BLOCK=spec.block_size(hidden),
                        HAS_RESIDUAL=residual is not None, STREAM=spec.STREAM_EVICTION,
                        WEIGHT=spec.WEIGHT_EVICTION, WEIGHT_FIRST=spec.weight_first(x2.shape[0]),
                        num_warps=spec.num_warps(hidden))
