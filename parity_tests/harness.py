@@ -4,7 +4,6 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable, Sequence
 
-import ml_dtypes
 import numpy as np
 
 from bispec import common

@@ -240,7 +240,7 @@ def _bad_calls(backend, rng):
     """(name, call, exception, argument the message must name)."""
     A = lambda shape, dtype="bfloat16": backend.asarray(harness.random_array(rng, shape, dtype))  # noqa: E731
     ops = ops_of(backend)
-    a, b, w, bias = A((4, 64)), A((64, 32)), A((32, 64)), A((32,))
+    a, b, w = A((4, 64)), A((64, 32)), A((32, 64))
     ints = backend.asarray(np.arange(256, dtype=np.int32).reshape(4, 64))
     return [
         ("1-D a", lambda: ops.matmul(A((64,)), b), ValueError, "a"),
