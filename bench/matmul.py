@@ -69,11 +69,9 @@ def _run_shape(tokens_sweep, k: int, n: int, dtype: str, reps: int, peak: float)
     tdtype = getattr(torch, dtype)
     itemsize = torch.finfo(tdtype).bits // 8
 
-    def make_inputs(tokens):
-        n_sets = timing.input_sets_for(spec.bytes_moved(tokens, n, k, itemsize))
-        sets = [(torch.randn(tokens, k, dtype=tdtype, device=device),
-                 torch.randn(n, k, dtype=tdtype, device=device) * k ** -0.5) for _ in range(n_sets)]
-        return sets, ()
+    def call_inputs(tokens):  # x, weight
+        return (torch.randn(tokens, k, dtype=tdtype, device=device),
+                torch.randn(n, k, dtype=tdtype, device=device) * k ** -0.5)
 
     precision = jax.lax.Precision.HIGHEST if dtype == "float32" else None
     torch_lines = {"cublas": F.linear, "bitorch": bitorch.linear}
@@ -82,7 +80,7 @@ def _run_shape(tokens_sweep, k: int, n: int, dtype: str, reps: int, peak: float)
     tf32 = torch.backends.cuda.matmul.allow_tf32
     torch.backends.cuda.matmul.allow_tf32 = False
     try:
-        meta, rows = sweep.run(tokens_sweep, make_inputs, lambda t: spec.bytes_moved(t, n, k, itemsize),
+        meta, rows = sweep.run(tokens_sweep, call_inputs, lambda t: spec.bytes_moved(t, n, k, itemsize),
                                torch_lines, jax_lines, reps)
     finally:
         torch.backends.cuda.matmul.allow_tf32 = tf32

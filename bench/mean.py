@@ -40,14 +40,13 @@ def run(tokens_sweep, hidden: int, dtype: str, reps: int) -> tuple[dict, list[di
     def nbytes(tokens):
         return spec.bytes_moved(tokens, hidden, 1, itemsize, itemsize)
 
-    def make_inputs(tokens):
-        n_sets = timing.input_sets_for(nbytes(tokens))
-        return [(torch.randn(tokens, hidden, dtype=tdtype, device=device),) for _ in range(n_sets)], ()
+    def call_inputs(tokens):
+        return (torch.randn(tokens, hidden, dtype=tdtype, device=device),)
 
     torch_lines = {"torch_eager": eager, "bitorch": lambda x: treduce.mean(x, -1)}
     if timing.ON_GPU:
         torch_lines["torch_compile"] = torch.compile(eager)
     jax_lines = {"xla": jax.jit(lambda x: jnp.mean(x, axis=-1)), "bijax": jax.jit(lambda x: jreduce.mean(x, -1))}
-    meta, rows = sweep.run(tokens_sweep, make_inputs, nbytes, torch_lines, jax_lines, reps)
+    meta, rows = sweep.run(tokens_sweep, call_inputs, nbytes, torch_lines, jax_lines, reps)
     meta.update(hidden=hidden, dtype=dtype)
     return meta, rows

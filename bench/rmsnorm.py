@@ -55,19 +55,16 @@ def run(tokens_sweep, hidden: int, dtype: str, reps: int) -> tuple[dict, list[di
     tdtype = getattr(torch, dtype)
     itemsize = torch.finfo(tdtype).bits // 8
 
-    def make_inputs(tokens):
-        n_sets = timing.input_sets_for(spec.bytes_moved(tokens, hidden, itemsize, residual=True))
-        # Each call gets its own weight too: XLA fuses sibling reductions that share an input.
-        sets = [(*(torch.randn(tokens, hidden, dtype=tdtype, device=device) for _ in range(2)),
-                 torch.randn(hidden, dtype=tdtype, device=device)) for _ in range(n_sets)]
-        return sets, ()
+    def call_inputs(tokens):  # x, residual, weight
+        return (*(torch.randn(tokens, hidden, dtype=tdtype, device=device) for _ in range(2)),
+                torch.randn(hidden, dtype=tdtype, device=device))
 
     torch_lines = {"torch_eager": eager, "hf_eager": hf_style,
                    "bitorch": lambda x, r, w: bitorch.rms_norm(x, w, EPS, residual=r)}
     if timing.ON_GPU:
         torch_lines["torch_compile"] = torch.compile(hf_style)
     jax_lines = {"xla": jnp_style, "bijax": lambda x, r, w: bijax.rms_norm(x, w, EPS, residual=r)}
-    meta, rows = sweep.run(tokens_sweep, make_inputs,
+    meta, rows = sweep.run(tokens_sweep, call_inputs,
                            lambda tokens: spec.bytes_moved(tokens, hidden, itemsize, residual=True),
                            torch_lines, jax_lines, reps)
     meta.update(hidden=hidden, dtype=dtype)

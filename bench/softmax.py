@@ -41,16 +41,14 @@ def run(tokens_sweep, vocab: int, dtype: str, reps: int, op: str = "softmax") ->
     def nbytes(tokens):
         return spec.bytes_moved(tokens, vocab, itemsize, itemsize)
 
-    def make_inputs(tokens):  # logits of LLM-like spread
-        sets = [(3 * torch.randn(tokens, vocab, device=device).to(tdtype),)
-                for _ in range(timing.input_sets_for(nbytes(tokens)))]
-        return sets, ()
+    def call_inputs(tokens):  # logits of LLM-like spread
+        return (3 * torch.randn(tokens, vocab, device=device).to(tdtype),)
 
     native_t, native_j = getattr(torch, op), getattr(jax.nn, op)
     torch_lines = {"torch_eager": lambda x: native_t(x, -1), "bitorch": getattr(bitorch, op)}
     if timing.ON_GPU:
         torch_lines["torch_compile"] = torch.compile(lambda x: native_t(x, -1))
     jax_lines = {"xla": lambda x: native_j(x, axis=-1), "bijax": getattr(bijax, op)}  # sweep jits them
-    meta, rows = sweep.run(tokens_sweep, make_inputs, nbytes, torch_lines, jax_lines, reps)
+    meta, rows = sweep.run(tokens_sweep, call_inputs, nbytes, torch_lines, jax_lines, reps)
     meta.update(vocab=vocab, dtype=dtype, op=op)
     return meta, rows

@@ -1,6 +1,7 @@
 """The token sweep every op's bench runs: lines timed alike, limit, ratios to the fastest peer, bits."""
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
 import jax
@@ -12,37 +13,37 @@ OURS = ("bitorch", "bijax")
 PEERS = ("torch_compile", "xla")
 
 
-def run(tokens_sweep, make_inputs: Callable[[int], tuple[list[tuple], tuple]], nbytes: Callable[[int], int],
+def run(tokens_sweep, call_inputs: Callable[[int], tuple], nbytes: Callable[[int], int],
         torch_lines: dict[str, Callable], jax_lines: dict[str, Callable], reps: int) -> tuple[dict, list[dict]]:
     """Time every line at every token count.
 
-    make_inputs(tokens) -> (input sets, shared args): torch tensors; each call takes
-    one set and the shared args. Keep inputs per set where XLA could otherwise fuse
-    the back-to-back calls into one kernel through a shared input. JAX lines get the same bytes through DLPack.
-    A line's function returns its output (a tensor/array or a tuple of them).
+    call_inputs(tokens) -> the torch tensors of one call, weights included. It is
+    drawn once per input set (timing.input_sets_for), so no two calls share an
+    input: XLA would otherwise fuse the back-to-back calls into one kernel through
+    it. JAX lines get the same bytes through DLPack. A line's function returns its
+    output (a tensor/array or a tuple of them).
     """
     bandwidth = timing.copy_bandwidth_gbs()
     rows = []
     for tokens in tokens_sweep:
-        sets, shared = make_inputs(tokens)
+        size = nbytes(tokens)
+        sets = [call_inputs(tokens) for _ in range(timing.input_sets_for(size))]
         jsets = [tuple(jax.dlpack.from_dlpack(t) for t in s) for s in sets]
-        jshared = tuple(jax.dlpack.from_dlpack(t) for t in shared)
         row = {"tokens": tokens}
         for key, fn in torch_lines.items():
-            runner = _guard(key, lambda fn=fn: timing.torch_runner([lambda s=s: fn(*s, *shared) for s in sets]))
+            calls = [functools.partial(fn, *s) for s in sets]
+            runner = _guard(key, lambda calls=calls: timing.torch_runner(calls))
             row[key] = runner and timing.line_ms(key, runner, len(sets), timing.torch_sync, reps)
         for key, fn in jax_lines.items():
-            runner = timing.jax_runner(fn, jsets, jshared)
-            row[key] = timing.line_ms(key, runner, len(jsets), timing.jax_sync, reps)
-        size = nbytes(tokens)
+            row[key] = timing.line_ms(key, timing.jax_runner(fn, jsets), len(jsets), timing.jax_sync, reps)
         row["limit"] = size / bandwidth / 1e6
         peer = min((row[k] for k in PEERS if row.get(k)), default=float("inf"))
         for key in OURS:
             if row.get(key):
                 row[f"{key}_GBps"] = size / row[key] / 1e6
                 row[f"{key}/peer"] = row[key] / peer
-        ours_t = _as_tuple(torch_lines["bitorch"](*sets[0], *shared))
-        ours_j = _as_tuple(jax.block_until_ready(jax_lines["bijax"](*jsets[0], *jshared)))
+        ours_t = _as_tuple(torch_lines["bitorch"](*sets[0]))
+        ours_j = _as_tuple(jax.block_until_ready(jax_lines["bijax"](*jsets[0])))
         row["bits_equal"] = all(torch.equal(a, torch.from_dlpack(b)) for a, b in zip(ours_t, ours_j))
         rows.append(row)
         del sets, jsets

@@ -46,12 +46,12 @@ def torch_runner(calls: Sequence[Callable[[], object]]) -> Callable[[], object]:
     return graph.replay
 
 
-def jax_runner(fn: Callable, sets: Sequence[tuple], shared: tuple) -> Callable[[], object]:
+def jax_runner(fn: Callable, sets: Sequence[tuple]) -> Callable[[], object]:
     """All calls in one jitted function: XLA runs them back to back."""
     import jax
 
-    batch = jax.jit(lambda sets, shared: [fn(*s, *shared) for s in sets])
-    return lambda: batch(list(sets), shared)
+    batch = jax.jit(lambda sets: [fn(*s) for s in sets])
+    return lambda: batch(list(sets))
 
 
 def runner_ms(runner: Callable[[], object], calls_per_run: int, sync: Callable[[object], None],

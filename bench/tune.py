@@ -25,17 +25,17 @@ flags.DEFINE_list("eviction", ["evict_first", ""], "cache hints for the streamed
 def main(_):
     hidden = flags.FLAGS.hidden
     for tokens in map(int, flags.FLAGS.tokens):
-        sets = [tuple(torch.randn(tokens, hidden, dtype=torch.bfloat16, device="cuda") for _ in range(2))
+        sets = [(*(torch.randn(tokens, hidden, dtype=torch.bfloat16, device="cuda") for _ in range(2)),
+                 torch.randn(hidden, dtype=torch.bfloat16, device="cuda"))
                 for _ in range(timing.input_sets_for(4 * tokens * hidden * 2))]
-        w = torch.randn(hidden, dtype=torch.bfloat16, device="cuda")
         jsets = [tuple(jax.dlpack.from_dlpack(t) for t in s) for s in sets]
-        jw = jax.dlpack.from_dlpack(w)
         for warps, eviction in [(w, e) for w in map(int, flags.FLAGS.warps) for e in flags.FLAGS.eviction]:
             spec.num_warps = lambda h, warps=warps: warps  # read by both frameworks at call time
             spec.STREAM_EVICTION = eviction
             pallas = jax.jit(lambda x, r, w: bijax.rms_norm(x, w, residual=r))
-            t = timing.device_ms([lambda s=s: bitorch.rms_norm(s[0], w, residual=s[1]) for s in sets], timing.torch_sync)
-            j = timing.runner_ms(timing.jax_runner(pallas, jsets, (jw,)), len(jsets), timing.jax_sync)
+            t = timing.device_ms([lambda s=s: bitorch.rms_norm(s[0], s[2], residual=s[1]) for s in sets],
+                                 timing.torch_sync)
+            j = timing.runner_ms(timing.jax_runner(pallas, jsets), len(jsets), timing.jax_sync)
             print(f"tune rms_norm hidden={hidden} tokens={tokens:5d} num_warps={warps:2d} {eviction or 'no hint':11}: "
                   f"bitorch {t * 1e3:8.2f} us  bijax {j * 1e3:8.2f} us")
 
