@@ -51,6 +51,23 @@ BACKENDS = (Backend("torch", "bitorch"), Backend("jax", "bijax"))
 TORCH, JAX = BACKENDS
 
 
+def cuda_lowering(fn, *args) -> str:
+    """fn(*args) lowered for CUDA, as text: natively on a GPU; elsewhere with bijax's interpreter flag off while
+    it traces, so Pallas takes its Triton path. A fresh jit, so no trace made for the interpreter is reused."""
+    import jax
+
+    from bijax import _launch
+
+    fresh = jax.jit(lambda *a: fn(*a))
+    if ON_GPU:
+        return fresh.trace(*args).lower().as_text()
+    _launch.INTERPRET, saved = False, _launch.INTERPRET
+    try:
+        return fresh.trace(*args).lower(lowering_platforms=("cuda",)).as_text()
+    finally:
+        _launch.INTERPRET = saved
+
+
 def random_array(rng: np.random.Generator, shape: Sequence[int], dtype: str, scale: float = 1.0) -> np.ndarray:
     """Normal random values rounded to `dtype`, with a random per-row scale so rows differ in magnitude."""
     row_scale = np.exp(rng.uniform(-2, 2, size=(*shape[:-1], 1))) if len(shape) > 1 else 1.0

@@ -192,14 +192,5 @@ def test_jax_kernel_ran_jit_and_vmap(rng):
     for got in (jax.jit(fn)(x), jax.vmap(fn)(x)):
         harness.assert_bitwise_equal(np.asarray(got), np.asarray(eager), "jit/vmap vs eager")
     # The GPU path lowers to a Triton kernel with the explicit FMA (checked here without a GPU by lowering for CUDA).
-    if harness.ON_GPU:
-        text = jax.jit(lambda x: f(x, w, b)).trace(x).lower().as_text()
-    else:
-        from bijax import _launch
-
-        _launch.INTERPRET, saved = False, _launch.INTERPRET
-        try:
-            text = jax.jit(lambda x: f(x, w, b)).trace(x).lower(lowering_platforms=("cuda",)).as_text()
-        finally:
-            _launch.INTERPRET = saved
+    text = harness.cuda_lowering(lambda x: f(x, w, b), x)
     assert "__gpu$xla.gpu.triton" in text and "fma.rn.f32" in text

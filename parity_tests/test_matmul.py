@@ -299,7 +299,6 @@ def test_jax_kernel_ran_jit_and_vmap(rng, monkeypatch):
     import jax
 
     import bijax
-    from bijax import _launch
 
     inputs = arrays(rng, "bfloat16", m=3)
     x, w, bias = (JAX.asarray(inputs[k]) for k in ("a", "_w", "_bias"))
@@ -321,20 +320,11 @@ def test_jax_kernel_ran_jit_and_vmap(rng, monkeypatch):
                                  per_slice, "vmap(linear) vs eager")
 
     # The GPU path lowers to Triton kernels (checked here without a GPU by lowering for CUDA).
-    def lowered_text(f, *args):
-        if harness.ON_GPU:
-            return jax.jit(f).trace(*args).lower().as_text()
-        _launch.INTERPRET, saved = False, _launch.INTERPRET
-        try:
-            return jax.jit(f).trace(*args).lower(lowering_platforms=("cuda",)).as_text()
-        finally:
-            _launch.INTERPRET = saved
-
-    assert lowered_text(lambda x: bijax.linear(x, w, bias), x).count("__gpu$xla.gpu.triton") == 1
-    assert lowered_text(lambda x: bijax.linear(x, split_w), split_in).count("__gpu$xla.gpu.triton") == 2
+    assert harness.cuda_lowering(lambda x: bijax.linear(x, w, bias), x).count("__gpu$xla.gpu.triton") == 1
+    assert harness.cuda_lowering(lambda x: bijax.linear(x, split_w), split_in).count("__gpu$xla.gpu.triton") == 2
     monkeypatch.setattr(spec, "WORKSPACE_MAX_M", 0)  # the fused kernel with a K split
-    assert lowered_text(lambda x: bijax.linear(x, split_w), split_in).count("__gpu$xla.gpu.triton") == 1
-    assert "__gpu$xla.gpu.triton" in lowered_text(lambda a, b: bijax.bmm(a, b, allow_tf32=True),
+    assert harness.cuda_lowering(lambda x: bijax.linear(x, split_w), split_in).count("__gpu$xla.gpu.triton") == 1
+    assert "__gpu$xla.gpu.triton" in harness.cuda_lowering(lambda a, b: bijax.bmm(a, b, allow_tf32=True),
                                                   x3.astype("float32"), x3.astype("float32").transpose(0, 2, 1))
 
 
