@@ -58,7 +58,7 @@ def _run(x2, weight, bias, eps: float):
 def layer_norm(x: jax.Array, weight: jax.Array | None = None, bias: jax.Array | None = None,
                eps: float = spec.DEFAULT_EPS) -> jax.Array:
     """LayerNorm of x's last dim (F.layer_norm with normalized_shape=(hidden,)); weight and bias optional."""
-    spec.check_args(x.shape, x.dtype, *spec.shape_dtype(weight), *spec.shape_dtype(bias), eps)
+    spec.check_args(x.shape, x.dtype, *common.shape_dtype(weight), *common.shape_dtype(bias), eps)
     hidden = x.shape[-1]
     if x.size == 0:
         return jnp.zeros(x.shape, x.dtype)

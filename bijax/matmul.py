@@ -161,8 +161,7 @@ def _run(a, b, bias, *, weight_nk: bool, allow_tf32: bool, shared_b: bool):
 
 def matmul(a: jax.Array, b: jax.Array, bias: jax.Array | None = None, *, allow_tf32: bool = False) -> jax.Array:
     """a (M, K) @ b (K, N) [+ bias (N,)], batch-invariant (bispec.matmul)."""
-    m, k, n, _ = spec.check_matmul(a.shape, a.dtype, b.shape, b.dtype, None if bias is None else bias.shape,
-                                   None if bias is None else bias.dtype, allow_tf32)
+    m, k, n, _ = spec.check_matmul(a.shape, a.dtype, b.shape, b.dtype, *common.shape_dtype(bias), allow_tf32)
     if m * n == 0:
         return jnp.zeros((m, n), a.dtype)
     return _run(a[None], b[None], bias, weight_nk=False, allow_tf32=allow_tf32, shared_b=True)[0]
@@ -179,8 +178,7 @@ def bmm(a: jax.Array, b: jax.Array, *, allow_tf32: bool = False) -> jax.Array:
 def linear(x: jax.Array, weight: jax.Array, bias: jax.Array | None = None, *,
            allow_tf32: bool = False) -> jax.Array:
     """x (..., K) @ weight (N, K).T [+ bias (N,)] as torch's F.linear, batch-invariant (bispec.matmul)."""
-    m, k, n, _ = spec.check_linear(x.shape, x.dtype, weight.shape, weight.dtype,
-                                   None if bias is None else bias.shape, None if bias is None else bias.dtype,
+    m, k, n, _ = spec.check_linear(x.shape, x.dtype, weight.shape, weight.dtype, *common.shape_dtype(bias),
                                    allow_tf32)
     shape = (*x.shape[:-1], n)
     if m * n == 0:

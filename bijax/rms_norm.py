@@ -56,8 +56,7 @@ def _run(x2, weight, residual2, eps: float):
 
 def rms_norm(x: jax.Array, weight: jax.Array, eps: float = spec.DEFAULT_EPS, residual: jax.Array | None = None):
     """RMSNorm of x's last dim; with `residual`, returns (norm(x + residual), x + residual)."""
-    spec.check_args(x.shape, x.dtype, weight.shape, weight.dtype, eps,
-                    None if residual is None else residual.shape, None if residual is None else residual.dtype)
+    spec.check_args(x.shape, x.dtype, weight.shape, weight.dtype, eps, *common.shape_dtype(residual))
     hidden = x.shape[-1]
     if x.size == 0:
         empty = jnp.zeros(x.shape, x.dtype)

@@ -68,6 +68,11 @@ def check_float_dtype(arg: str, dtype) -> str:
     return name
 
 
+def shape_dtype(t) -> tuple:
+    """(shape, dtype) of an optional array or tensor: (None, None) for None, as the check_args functions take them."""
+    return (None, None) if t is None else (t.shape, t.dtype)
+
+
 def check_rows(arg: str, shape, dtype, max_len: int) -> tuple[int, str]:
     """An input of shape (..., n) normalized along its last dim: return (n, dtype name)."""
     if len(shape) < 1:

@@ -66,11 +66,6 @@ ODD_HIDDEN = (1000, 5120, 1)
 ODD_TOKENS = common.ODD_TOKENS
 
 
-def shape_dtype(t) -> tuple:
-    """(shape, dtype) of an optional array: (None, None) for None, as check_args takes them."""
-    return (None, None) if t is None else (t.shape, t.dtype)
-
-
 def check_args(x_shape, x_dtype, w_shape=None, w_dtype=None, b_shape=None, b_dtype=None,
                eps=DEFAULT_EPS) -> tuple[int, str, float]:
     """Validate framework-neutral shapes and dtypes (None: no weight / no bias); return (hidden, dtype name, eps)."""

@@ -34,6 +34,15 @@ def check_unit_stride(arg: str, t: torch.Tensor) -> None:
         raise ValueError(f"{arg}: last dimension must have stride 1 (got strides {tuple(t.stride())}); call .contiguous()")
 
 
+def check_tensors(*, unit_stride: bool = False, **tensors: torch.Tensor | None) -> None:
+    """check_device (and with unit_stride, check_unit_stride) for each named tensor that is given."""
+    for arg, t in tensors.items():
+        if t is not None:
+            check_device(arg, t)
+            if unit_stride:
+                check_unit_stride(arg, t)
+
+
 def packed_rows(t: torch.Tensor) -> torch.Tensor:
     """t as packed (rows, last dim), starting on a 16-byte boundary.
 

@@ -78,9 +78,6 @@ def _(x, weight, bias, eps):
 def layer_norm(x: torch.Tensor, weight: torch.Tensor | None = None, bias: torch.Tensor | None = None,
                eps: float = spec.DEFAULT_EPS) -> torch.Tensor:
     """LayerNorm of x's last dim (F.layer_norm with normalized_shape=(hidden,)); weight and bias optional."""
-    spec.check_args(x.shape, x.dtype, *spec.shape_dtype(weight), *spec.shape_dtype(bias), eps)
-    for arg, t in (("x", x), ("weight", weight), ("bias", bias)):
-        if t is not None:
-            _launch.check_device(arg, t)
-            _launch.check_unit_stride(arg, t)
+    spec.check_args(x.shape, x.dtype, *common.shape_dtype(weight), *common.shape_dtype(bias), eps)
+    _launch.check_tensors(x=x, weight=weight, bias=bias, unit_stride=True)
     return layer_norm_op(x, weight, bias, float(eps))

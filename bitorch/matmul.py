@@ -242,32 +242,24 @@ def _(x, weight, bias, allow_tf32):
     return x.new_empty((*x.shape[:-1], weight.shape[0]))
 
 
-def _check_devices(**tensors) -> None:
-    for arg, t in tensors.items():
-        if t is not None:
-            _launch.check_device(arg, t)
-
-
 def matmul(a: torch.Tensor, b: torch.Tensor, bias: torch.Tensor | None = None, *,
            allow_tf32: bool = False) -> torch.Tensor:
     """a (M, K) @ b (K, N) [+ bias (N,)], batch-invariant (bispec.matmul)."""
-    spec.check_matmul(a.shape, a.dtype, b.shape, b.dtype, None if bias is None else bias.shape,
-                      None if bias is None else bias.dtype, allow_tf32)
-    _check_devices(a=a, b=b, bias=bias)
+    spec.check_matmul(a.shape, a.dtype, b.shape, b.dtype, *common.shape_dtype(bias), allow_tf32)
+    _launch.check_tensors(a=a, b=b, bias=bias)
     return matmul_op(a, b, bias, allow_tf32)
 
 
 def bmm(a: torch.Tensor, b: torch.Tensor, *, allow_tf32: bool = False) -> torch.Tensor:
     """a (B, M, K) @ b (B, K, N), batch-invariant (bispec.matmul)."""
     spec.check_bmm(a.shape, a.dtype, b.shape, b.dtype, allow_tf32)
-    _check_devices(a=a, b=b)
+    _launch.check_tensors(a=a, b=b)
     return bmm_op(a, b, allow_tf32)
 
 
 def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, *,
            allow_tf32: bool = False) -> torch.Tensor:
     """x (..., K) @ weight (N, K).T [+ bias (N,)] as F.linear, batch-invariant (bispec.matmul)."""
-    spec.check_linear(x.shape, x.dtype, weight.shape, weight.dtype, None if bias is None else bias.shape,
-                      None if bias is None else bias.dtype, allow_tf32)
-    _check_devices(x=x, weight=weight, bias=bias)
+    spec.check_linear(x.shape, x.dtype, weight.shape, weight.dtype, *common.shape_dtype(bias), allow_tf32)
+    _launch.check_tensors(x=x, weight=weight, bias=bias)
     return linear_op(x, weight, bias, allow_tf32)

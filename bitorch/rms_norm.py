@@ -73,12 +73,8 @@ def _(x, residual, weight, eps):
 def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float = spec.DEFAULT_EPS,
              residual: torch.Tensor | None = None):
     """RMSNorm of x's last dim; with `residual`, returns (norm(x + residual), x + residual)."""
-    spec.check_args(x.shape, x.dtype, weight.shape, weight.dtype, eps,
-                    None if residual is None else residual.shape, None if residual is None else residual.dtype)
-    for arg, t in (("x", x), ("weight", weight), ("residual", residual)):
-        if t is not None:
-            _launch.check_device(arg, t)
-            _launch.check_unit_stride(arg, t)
+    spec.check_args(x.shape, x.dtype, weight.shape, weight.dtype, eps, *common.shape_dtype(residual))
+    _launch.check_tensors(x=x, weight=weight, residual=residual, unit_stride=True)
     if residual is None:
         return rms_norm_op(x, weight, float(eps))
     return fused_add_rms_norm_op(x, residual, weight, float(eps))
