@@ -9,6 +9,7 @@ import jax.numpy as jnp
 from jax.experimental.pallas import triton as plgpu
 
 from bijax import _launch
+from bispec import common
 
 
 def sum_fp64(x: jax.Array, axis: int = 0) -> jax.Array:
@@ -22,11 +23,6 @@ def sum_of_squares(s: jax.Array) -> jax.Array:
     with jax.enable_x64(True):
         s64 = s.astype(jnp.float64)
         return jnp.sum(s64 * s64).astype(jnp.float32)
-
-
-def exp_f32(x: jax.Array) -> jax.Array:
-    """exp; Pallas lowers it to libdevice's __nv_expf, as the Triton twin calls it."""
-    return jnp.exp(x)
 
 
 def log_f32(x: jax.Array) -> jax.Array:
@@ -53,6 +49,29 @@ def fma_f32(a, b, c) -> jax.Array:
     return out
 
 
+def _pow2(j: jax.Array) -> jax.Array:
+    """2**j for int32 j in [-126, 127], from the exponent bits."""
+    return jax.lax.bitcast_convert_type((j + 127) << 23, jnp.float32)
+
+
+def exp_f32(x: jax.Array) -> jax.Array:
+    """exp of fp32 x by bispec.common.EXP_RULE, the same instructions as the Triton twin."""
+    xc = jnp.where(x >= common.EXP_LO, x, jnp.float32(common.EXP_LO))
+    xc = jnp.where(xc <= common.EXP_HI, xc, jnp.float32(common.EXP_HI))
+    j = jnp.floor(fma_f32(xc, common.LOG2E, 0.5))
+    r = fma_f32(j, -common.LN2_HI, xc)
+    r = fma_f32(j, -common.LN2_LO, r)
+    c7, c6, *rest = common.EXP_COEFFS
+    p = fma_f32(r, c7, c6)
+    for c in rest:
+        p = fma_f32(p, r, c)
+    ji = j.astype(jnp.int32)
+    half = ji >> 1
+    y = (p * _pow2(half)) * _pow2(ji - half)
+    y = jnp.where(y < common.FLT_MIN, jnp.float32(0.0), y)
+    return jnp.where(x != x, x, y)
+
+
 def reciprocal_f32(s: jax.Array) -> jax.Array:
     """1/s as an fp64 division (IEEE, unlike Triton's approximate fp32 one) rounded to fp32."""
     with jax.enable_x64(True):
@@ -73,14 +92,13 @@ def _exp_shift(a: jax.Array, m: jax.Array) -> jax.Array:
     return exp_f32(jnp.where(a == m, 0.0, a - m))
 
 
-def merge_max_sum(m, s, m_c, s_c) -> tuple[jax.Array, jax.Array]:
-    """Merge two (max, sum of exp(x - max)) pairs into one, as bispec.softmax specifies.
+def combine_chunks(m_c: jax.Array, s_c: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(M, S) of a row from its chunks' (max, sum of exp(x - max)) blocks, as bispec.softmax specifies.
 
-    Each fp32 x fp32 product is exact in fp64, so a fused multiply-add cannot
-    change the merged sum; it is rounded once to fp32.
+    Padding lanes hold (-inf, 0). Each fp32 x fp32 product is exact in fp64, so a
+    fused multiply-add cannot change a term; the fp64 sum is rounded once to fp32.
     """
-    new_m = jnp.maximum(m, m_c)
-    e, e_c = _exp_shift(m, new_m), _exp_shift(m_c, new_m)
+    m = jnp.max(m_c, axis=0)
+    e = _exp_shift(m_c, m)
     with jax.enable_x64(True):
-        total = s.astype(jnp.float64) * e.astype(jnp.float64) + s_c.astype(jnp.float64) * e_c.astype(jnp.float64)
-        return new_m, total.astype(jnp.float32)
+        return m, sum_fp64(s_c.astype(jnp.float64) * e.astype(jnp.float64))

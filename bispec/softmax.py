@@ -8,11 +8,11 @@ aten._softmax does):
   softmax = round(exp(x - M) * (1/S))    1/S: an fp64 division rounded to fp32
   log_softmax = round((x - M) - log(S))
 
-Arithmetic in fp32 with exp/log through libdevice's __nv_expf/__nv_logf in
-both frameworks; one rounding to the output dtype at the end. No product feeds
-an add in fp32 (nothing a compiler could fuse into an FMA differently); the
-only products that do feed adds are fp32 x fp32 products taken in fp64, which
-are exact.
+Arithmetic in fp32; exp is common.EXP_RULE's (the same FMAs in both frameworks)
+and log is libdevice's __nv_logf (log only ever sees S >= 1); one rounding to
+the output dtype at the end. No product feeds an add in fp32 (nothing a
+compiler could fuse into an FMA differently); the only products that do feed
+adds are fp32 x fp32 products taken in fp64, which are exact.
 
 NaN/inf follow torch.softmax/log_softmax: a row holding a NaN or a +inf gives
 NaN everywhere; a row of -inf only (fully masked logits) gives NaN everywhere;
@@ -22,16 +22,16 @@ Reduction order, a function of the reduced length n alone:
 - n <= MAX_REGISTER: one program owns a row and holds it in registers as one
   block of next_pow2(n) lanes over num_warps(n) warps (one read of x). M is a
   tree max over the block; S is one block sum (common.SUM_RULE).
-- n > MAX_REGISTER: one program owns a row and walks it in CHUNK-lane chunks,
-  chunk 0 first. Pass 1, per chunk c: m_c = max(chunk), s_c = sum(exp(chunk -
-  m_c)) (common.SUM_RULE; a chunk of -inf only gives s_c = 0), then the running
-  pair is merged, (m, s) <- merge(m, s, m_c, s_c):
-      M' = max(m, m_c)
-      s' = round_fp32(fp64(s) * fp64(e(m, M')) + fp64(s_c) * fp64(e(m_c, M')))
-      e(a, M') = exp(a - M'), and 1 where a == M' (so -inf == -inf gives 1)
-  starting from (-inf, 0). Pass 2 reads the row again, last chunk first (the
-  chunks pass 1 read last are the likeliest still in L2), and writes the
-  output with the final (M, S). Pass 2 is elementwise: its order changes no bit.
+- n > MAX_REGISTER: the row is cut into CHUNK-lane chunks, each owned by its
+  own program (so even one row fills the GPU). Pass 1, per chunk c:
+  m_c = max(chunk), s_c = sum(exp(chunk - m_c)) (common.SUM_RULE; a chunk of
+  -inf only gives s_c = 0), written to an fp32 workspace. Pass 2, per chunk:
+  read the row's (m_c) and (s_c) as blocks of stats_block(n) lanes, then
+      M = max_c m_c                                (exact, order-free)
+      S = round_fp32(sum_c fp64(s_c) * fp64(e(m_c, M)))   one block sum in fp64
+      e(a, M) = exp(a - M), and 1 where a == M (so -inf == -inf gives 1)
+  and write the chunk's outputs. Every pass-2 program of a row computes the
+  same (M, S). Pass 1 asks L2 to keep x for pass 2's re-read.
 The rows are packed (a dim other than the last is moved last by a copy), so a
 kernel sees the same shape for the same n whatever the batch.
 """
@@ -47,8 +47,8 @@ NAMES = ("softmax", "log_softmax")
 # Rows up to this length are held in registers: one read of x.
 MAX_REGISTER = 32768
 # Longer rows: chunks of this many lanes, each 32 a thread over CHUNK_WARPS warps.
-CHUNK = 16384
-CHUNK_WARPS = 16
+CHUNK = 4096
+CHUNK_WARPS = 4
 
 # Cache hints: a row held in registers, and pass 2 of a long row, stream through
 # once; pass 1 of a long row asks L2 to keep the row for pass 2's re-read.
@@ -65,7 +65,7 @@ SHAPES = tuple((tokens, vocab) for vocab in VOCAB_SIZES for tokens in common.TOK
 
 
 def chunked(n: int) -> bool:
-    """Whether a row of length n takes the chunked (two-pass) kernel."""
+    """Whether a row of length n takes the chunked kernels (two passes, a program per chunk)."""
     return n > MAX_REGISTER
 
 
@@ -76,6 +76,11 @@ def block_size(n: int) -> int:
 
 def num_chunks(n: int) -> int:
     return common.cdiv(n, CHUNK) if chunked(n) else 1
+
+
+def stats_block(n: int) -> int:
+    """Lanes of pass 2's vectors of per-chunk (max, sum): num_chunks(n), rounded up to a power of two."""
+    return common.next_pow2(num_chunks(n))
 
 
 def num_warps(n: int) -> int:

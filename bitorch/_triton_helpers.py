@@ -7,6 +7,7 @@ import triton
 import triton.language as tl
 from triton.language.extra import libdevice
 
+from bispec import common
 from bitorch._launch import INTERPRET
 
 _INTERPRET = tl.constexpr(INTERPRET)
@@ -42,15 +43,6 @@ def sum_of_squares(s):
 
 
 @triton.jit
-def exp_f32(x):
-    """exp through libdevice's __nv_expf, the function Pallas lowers jnp.exp to."""
-    if _INTERPRET:
-        return tl.exp(x)
-    else:
-        return libdevice.exp(x)
-
-
-@triton.jit
 def log_f32(x):
     """log through libdevice's __nv_logf, the function Pallas lowers jnp.log to."""
     if _INTERPRET:
@@ -69,13 +61,50 @@ def fma_f32(a, b, c):
     there the product is taken exactly in fp64 and the sum rounded to fp64,
     then to fp32, as the Pallas twin does under its interpreter.
     """
-    a, b = tl.broadcast(a.to(tl.float32), b.to(tl.float32))
-    a, c = tl.broadcast(a, c.to(tl.float32))
+    a, b = tl.broadcast(tl.cast(a, tl.float32), tl.cast(b, tl.float32))
+    a, c = tl.broadcast(a, tl.cast(c, tl.float32))
     b, c = tl.broadcast(b, c)
     if _INTERPRET:
         return (a.to(tl.float64) * b.to(tl.float64) + c.to(tl.float64)).to(tl.float32)
     else:
         return tl.fma(a, b, c)
+
+
+_LOG2E = tl.constexpr(common.LOG2E)
+_LN2_HI = tl.constexpr(common.LN2_HI)
+_LN2_LO = tl.constexpr(common.LN2_LO)
+_C7, _C6, _C5, _C4, _C3, _C2, _C1, _C0 = (tl.constexpr(c) for c in common.EXP_COEFFS)
+_EXP_LO = tl.constexpr(common.EXP_LO)
+_EXP_HI = tl.constexpr(common.EXP_HI)
+_FLT_MIN = tl.constexpr(common.FLT_MIN)
+
+
+@triton.jit
+def _pow2(j):
+    """2**j for int32 j in [-126, 127], from the exponent bits."""
+    return ((j + 127) << 23).to(tl.float32, bitcast=True)
+
+
+@triton.jit
+def exp_f32(x):
+    """exp of fp32 x by bispec.common.EXP_RULE, the same instructions as the Pallas twin."""
+    xc = tl.where(x >= _EXP_LO, x, _EXP_LO)
+    xc = tl.where(xc <= _EXP_HI, xc, _EXP_HI)
+    j = tl.floor(fma_f32(xc, _LOG2E, 0.5))
+    r = fma_f32(j, -_LN2_HI, xc)
+    r = fma_f32(j, -_LN2_LO, r)
+    p = fma_f32(r, _C7, _C6)
+    p = fma_f32(p, r, _C5)
+    p = fma_f32(p, r, _C4)
+    p = fma_f32(p, r, _C3)
+    p = fma_f32(p, r, _C2)
+    p = fma_f32(p, r, _C1)
+    p = fma_f32(p, r, _C0)
+    ji = j.to(tl.int32)
+    half = ji >> 1
+    y = (p * _pow2(half)) * _pow2(ji - half)
+    y = tl.where(y < _FLT_MIN, 0.0, y)
+    return tl.where(x != x, x, y)
 
 
 @triton.jit
@@ -101,13 +130,11 @@ def _exp_shift(a, m):
 
 
 @triton.jit
-def merge_max_sum(m, s, m_c, s_c):
-    """Merge two (max, sum of exp(x - max)) pairs into one, as bispec.softmax specifies.
+def combine_chunks(m_c, s_c):
+    """(M, S) of a row from its chunks' (max, sum of exp(x - max)) blocks, as bispec.softmax specifies.
 
-    Each fp32 x fp32 product is exact in fp64, so a fused multiply-add cannot
-    change the merged sum; it is rounded once to fp32.
+    Padding lanes hold (-inf, 0). Each fp32 x fp32 product is exact in fp64, so a
+    fused multiply-add cannot change a term; the fp64 sum is rounded once to fp32.
     """
-    new_m = tl.maximum(m, m_c)
-    total = s.to(tl.float64) * _exp_shift(m, new_m).to(tl.float64) \
-        + s_c.to(tl.float64) * _exp_shift(m_c, new_m).to(tl.float64)
-    return new_m, total.to(tl.float32)
+    m = tl.max(m_c, axis=0)
+    return m, sum_fp64(s_c.to(tl.float64) * _exp_shift(m_c, m).to(tl.float64))

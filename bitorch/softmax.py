@@ -7,7 +7,7 @@ import triton.language as tl
 
 from bispec import softmax as spec
 from bitorch import _launch
-from bitorch._triton_helpers import cast_rtne, exp_f32, log_f32, max_sum_exp, merge_max_sum, reciprocal_f32
+from bitorch._triton_helpers import cast_rtne, combine_chunks, exp_f32, log_f32, max_sum_exp, reciprocal_f32
 
 
 @triton.jit
@@ -41,27 +41,32 @@ def softmax_row_kernel(x_ptr, out_ptr, N: tl.constexpr, BLOCK: tl.constexpr, LOG
 
 
 @triton.jit
-def softmax_chunked_kernel(x_ptr, out_ptr, N: tl.constexpr, BLOCK: tl.constexpr, CHUNKS: tl.constexpr,
-                           LOG: tl.constexpr, STREAM: tl.constexpr, REREAD: tl.constexpr):
-    """One long row in chunks: pass 1 merges per-chunk (max, sum), pass 2 re-reads (from L2) and writes."""
+def softmax_chunk_stats_kernel(x_ptr, m_ptr, s_ptr, N: tl.constexpr, BLOCK: tl.constexpr, CHUNKS: tl.constexpr,
+                               REREAD: tl.constexpr):
+    """Pass 1 of a long row; grid (rows, chunks): chunk c's max and sum of exp(x - max) to the workspace."""
     row = tl.program_id(0).to(tl.int64)
-    x_row = x_ptr + row * N
-    out_row = out_ptr + row * N
-    cols = tl.arange(0, BLOCK)
-    m = tl.full((), float("-inf"), tl.float32)
-    s = tl.full((), 0.0, tl.float32)
-    for c in range(CHUNKS):
-        offs = c * BLOCK + cols
-        x = tl.load(x_row + offs, mask=offs < N, other=float("-inf"), eviction_policy=REREAD).to(tl.float32)
-        m_c, s_c = max_sum_exp(x)
-        m, s = merge_max_sum(m, s, m_c, s_c)
-    k = _row_constant(s, LOG)
-    for i in range(CHUNKS):  # last chunk first: what pass 1 read last is the likeliest still in L2
-        offs = (CHUNKS - 1 - i) * BLOCK + cols
-        mask = offs < N
-        x = tl.load(x_row + offs, mask=mask, other=float("-inf"), eviction_policy=STREAM).to(tl.float32)
-        tl.store(out_row + offs, cast_rtne(_normalize(x, m, k, LOG), out_ptr.dtype.element_ty), mask=mask,
-                 eviction_policy=STREAM)
+    c = tl.program_id(1)
+    offs = c * BLOCK + tl.arange(0, BLOCK)
+    x = tl.load(x_ptr + row * N + offs, mask=offs < N, other=float("-inf"), eviction_policy=REREAD)
+    m_c, s_c = max_sum_exp(x.to(tl.float32))
+    tl.store(m_ptr + row * CHUNKS + c, m_c)
+    tl.store(s_ptr + row * CHUNKS + c, s_c)
+
+
+@triton.jit
+def softmax_chunk_out_kernel(x_ptr, m_ptr, s_ptr, out_ptr, N: tl.constexpr, BLOCK: tl.constexpr,
+                             CHUNKS: tl.constexpr, STATS: tl.constexpr, LOG: tl.constexpr, STREAM: tl.constexpr):
+    """Pass 2 of a long row; grid (rows, chunks): the row's (M, S) from every chunk's, then chunk c's outputs."""
+    row = tl.program_id(0).to(tl.int64)
+    i = tl.arange(0, STATS)
+    m_c = tl.load(m_ptr + row * CHUNKS + i, mask=i < CHUNKS, other=float("-inf"))
+    s_c = tl.load(s_ptr + row * CHUNKS + i, mask=i < CHUNKS, other=0.0)
+    m, s = combine_chunks(m_c, s_c)
+    offs = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < N
+    x = tl.load(x_ptr + row * N + offs, mask=mask, other=float("-inf"), eviction_policy=STREAM).to(tl.float32)
+    out = _normalize(x, m, _row_constant(s, LOG), LOG)
+    tl.store(out_ptr + row * N + offs, cast_rtne(out, out_ptr.dtype.element_ty), mask=mask, eviction_policy=STREAM)
 
 
 def _run(x: torch.Tensor, dim: int, half_to_float: bool, log: bool) -> torch.Tensor:
@@ -69,14 +74,18 @@ def _run(x: torch.Tensor, dim: int, half_to_float: bool, log: bool) -> torch.Ten
     n = xt.shape[-1]
     x2 = _launch.packed_rows(xt)
     out = torch.empty(xt.shape, dtype=torch.float32 if half_to_float else x.dtype, device=x.device)
-    if x2.shape[0]:
-        meta = dict(N=n, BLOCK=spec.block_size(n), LOG=log, STREAM=spec.STREAM_EVICTION,
-                      num_warps=spec.num_warps(n))
-        if spec.chunked(n):
-            _launch.launch(softmax_chunked_kernel, (x2.shape[0],), x2, out, CHUNKS=spec.num_chunks(n),
-                           REREAD=spec.REREAD_EVICTION, **meta)
-        else:
-            _launch.launch(softmax_row_kernel, (x2.shape[0],), x2, out, **meta)
+    rows = x2.shape[0]
+    if rows and spec.chunked(n):
+        chunks = spec.num_chunks(n)
+        m_c, s_c = torch.empty((2, rows, chunks), dtype=torch.float32, device=x.device)
+        meta = dict(N=n, BLOCK=spec.block_size(n), CHUNKS=chunks, num_warps=spec.num_warps(n))
+        _launch.launch(softmax_chunk_stats_kernel, (rows, chunks), x2, m_c, s_c, REREAD=spec.REREAD_EVICTION,
+                       **meta)
+        _launch.launch(softmax_chunk_out_kernel, (rows, chunks), x2, m_c, s_c, out, STATS=spec.stats_block(n),
+                       LOG=log, STREAM=spec.STREAM_EVICTION, **meta)
+    elif rows:
+        _launch.launch(softmax_row_kernel, (rows,), x2, out, N=n, BLOCK=spec.block_size(n), LOG=log,
+                       STREAM=spec.STREAM_EVICTION, num_warps=spec.num_warps(n))
     return out.movedim(-1, dim)
 
 

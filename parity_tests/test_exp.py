@@ -1,0 +1,83 @@
+"""exp_f32, the kernels' shared exp (bispec.common.EXP_RULE): accuracy against float64, the edges, and
+(on the GPU) the same bits from the Triton and the Pallas twin."""
+import functools
+
+import numpy as np
+import pytest
+
+from bispec import common
+from parity_tests import harness
+from parity_tests.harness import JAX, TORCH
+
+BLOCK = 1024
+
+
+_tlaunch = pytest.importorskip("bitorch._launch")  # before triton: it settles TRITON_INTERPRET
+import triton  # noqa: E402
+import triton.language as tl  # noqa: E402
+
+from bitorch._triton_helpers import exp_f32  # noqa: E402
+
+
+@triton.jit
+def _exp_kernel(x_ptr, out_ptr, BLOCK: tl.constexpr):
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    tl.store(out_ptr + offs, exp_f32(tl.load(x_ptr + offs)))
+
+
+def _triton_exp(x: np.ndarray) -> np.ndarray:
+    xt = TORCH.asarray(x)
+    out = xt.clone()
+    _tlaunch.launch(_exp_kernel, (x.size // BLOCK,), xt, out, BLOCK=BLOCK)
+    return TORCH.numpy(out)
+
+
+def _pallas_exp(x: np.ndarray) -> np.ndarray:
+    import jax
+    from jax.experimental import pallas as pl
+
+    from bijax import _launch
+    from bijax._kernel_helpers import exp_f32 as pallas_exp_f32
+
+    def kernel(x_ref, out_ref):
+        out_ref[...] = pallas_exp_f32(x_ref[...])
+
+    block = pl.BlockSpec((BLOCK,), lambda i: (i,))
+    call = _launch.pallas_call(kernel, name="test_exp", grid=(x.size // BLOCK,), in_specs=[block], out_specs=block,
+                               out_shape=jax.ShapeDtypeStruct(x.shape, x.dtype), num_warps=4)
+    return JAX.numpy(jax.jit(call)(JAX.asarray(x)))
+
+
+EXPS = {"torch": _triton_exp, "jax": _pallas_exp}
+
+
+@functools.lru_cache(maxsize=1)
+def _inputs() -> np.ndarray:
+    """Random fp32 over exp's whole range (dense near 0, where softmax lives), then the edges."""
+    rng = np.random.default_rng()
+    n = (1 << 17) if harness.ON_GPU else (1 << 13)
+    wide = rng.uniform(-110, 95, n // 2)
+    near = -np.abs(rng.standard_normal(n // 2)) * 8
+    edges = [0.0, -0.0, 1.0, -1.0, np.inf, -np.inf, np.nan, common.EXP_LO, common.EXP_HI, 88.72, 88.73, -87.33,
+             -87.34, -103.97, 1e-30, -1e-30, 0.34657359, -0.34657359]
+    x = np.concatenate([wide, near, edges]).astype(np.float32)
+    return np.concatenate([x, np.zeros((-x.size) % BLOCK, np.float32)])
+
+
+def test_accuracy(backend):
+    x = _inputs()
+    got = EXPS[backend.name](x).astype(np.float64)
+    with np.errstate(over="ignore"):
+        exact = np.exp(x.astype(np.float64))
+    normal = (exact >= common.FLT_MIN) & (exact <= np.finfo(np.float32).max)
+    ulps = np.abs(got[normal] - exact[normal]) / (np.spacing(exact[normal].astype(np.float32)).astype(np.float64))
+    assert ulps.max() <= 2.0, f"{backend.name}: {ulps.max():.2f} ulps at x = {x[normal][np.argmax(ulps)]!r}"
+    assert (got[exact < common.FLT_MIN / 2] == 0).all(), "below the normal range exp must flush to 0"
+    assert np.isposinf(got[np.isposinf(exact.astype(np.float32))]).all(), "overflow must give +inf"
+    assert np.isnan(got[np.isnan(x)]).all() and not np.isnan(got[~np.isnan(x)]).any()
+
+
+@pytest.mark.skipif(not harness.ON_GPU, reason="the twins' bits agree on the GPU; interpreters round fp64 FMAs apart")
+def test_frameworks_agree():
+    x = _inputs()
+    harness.assert_bitwise_equal(_triton_exp(x), _pallas_exp(x), "exp_f32, Triton vs Pallas")
