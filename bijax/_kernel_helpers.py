@@ -73,9 +73,18 @@ def exp_f32(x: jax.Array) -> jax.Array:
 
 
 def reciprocal_f32(s: jax.Array) -> jax.Array:
-    """1/s as an fp64 division (IEEE, unlike Triton's approximate fp32 one) rounded to fp32."""
-    with jax.enable_x64(True):
-        return (1.0 / s.astype(jnp.float64)).astype(jnp.float32)
+    """1/s of fp32 s, correctly rounded: PTX rcp.rn.f32, the instruction the Triton twin writes.
+
+    Under Pallas' interpreter, XLA's fp32 division (IEEE, correctly rounded). A
+    scalar comes back as shape (1,): the Triton lowering cannot broadcast an asm
+    scalar, but broadcasts (1,) like a scalar.
+    """
+    if _launch.INTERPRET:
+        return jnp.float32(1.0) / s
+    s = s.reshape((1,)) if s.ndim == 0 else s
+    [out] = plgpu.elementwise_inline_asm("rcp.rn.f32 $0, $1;", args=[s], constraints="=f,f", pack=1,
+                                         result_shape_dtypes=[jax.ShapeDtypeStruct(s.shape, jnp.float32)])
+    return out
 
 
 def max_sum_exp(x: jax.Array) -> tuple[jax.Array, jax.Array]:

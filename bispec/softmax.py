@@ -5,7 +5,7 @@ float32 with half_to_float=True, which takes bf16/fp16 x only, as torch's
 aten._softmax does):
   M       = max(x)                       the row maximum
   S       = sum(exp(x - M))              fp32, accumulated as below
-  softmax = round(exp(x - M) * (1/S))    1/S: an fp64 division rounded to fp32
+  softmax = round(exp(x - M) * (1/S))    1/S: fp32, correctly rounded (rcp.rn.f32)
   log_softmax = round((x - M) - log(S))
 
 Arithmetic in fp32; exp is common.EXP_RULE's (the same FMAs in both frameworks)

@@ -109,8 +109,15 @@ def exp_f32(x):
 
 @triton.jit
 def reciprocal_f32(s):
-    """1/s as an fp64 division (IEEE, unlike Triton's approximate fp32 one) rounded to fp32."""
-    return (1.0 / s.to(tl.float64)).to(tl.float32)
+    """1/s of fp32 s, correctly rounded: PTX rcp.rn.f32, the instruction the Pallas twin writes.
+
+    Not `1.0 / s`: Triton lowers fp32 division to an approximate instruction, and
+    the two compilers' fp64 divisions were seen to round some quotients apart.
+    """
+    if _INTERPRET:
+        return 1.0 / s  # NumPy's fp32 division is IEEE, correctly rounded
+    else:
+        return tl.inline_asm_elementwise("rcp.rn.f32 $0, $1;", "=f,f", [s], dtype=tl.float32, is_pure=True, pack=1)
 
 
 @triton.jit
