@@ -14,6 +14,8 @@ fp32 runs compare IEEE fp32 everywhere (XLA at HIGHEST, torch without TF32).
 """
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import torch
@@ -120,5 +122,6 @@ def run(tokens_sweep, size: int, dtype: str, reps: int) -> tuple[dict, list[dict
         rows.append(row)
     meta.update(dtype=dtype, shapes={name: {"K": k, "N": n} for name, (k, n) in shapes.items()},
                 peak_bf16_TFLOPs=peak, peak_matmul=f"torch.mm bf16 {PEAK_SIZE if timing.ON_GPU else 512}^3",
-                plans={name: str(spec.plan(n, k, dtype)) for name, (k, n) in shapes.items()})
+                block_k=spec.BLOCK_K[dtype], tiles={name: [dataclasses.astuple(spec.plan(t, n, k, dtype).tiling)
+                                                           for t in tokens_sweep] for name, (k, n) in shapes.items()})
     return meta, rows

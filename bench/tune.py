@@ -58,95 +58,40 @@ def tune_softmax(tokens, vocab=128256):
                   + _both(bitorch.softmax, jax.jit(bijax.softmax), sets, jsets))
 
 
-MATMUL_CANDIDATES = {  # name -> (default tiling, wide tiling, WIDE_MIN_N, MAX_SPLITS)
-    "current": (matmul_spec.TILINGS["bfloat16"], matmul_spec.WIDE_TILINGS["bfloat16"], 16384, 16),
-    "s3": (matmul_spec.Tiling(128, 128, 64, 8, 8, 3), matmul_spec.WIDE_TILINGS["bfloat16"], 16384, 16),
-    "s5": (matmul_spec.Tiling(128, 128, 64, 8, 8, 5), matmul_spec.WIDE_TILINGS["bfloat16"], 16384, 16),
-    "nosplit": (matmul_spec.TILINGS["bfloat16"], matmul_spec.WIDE_TILINGS["bfloat16"], 16384, 1),
-    "wide_nosplit": (matmul_spec.TILINGS["bfloat16"], matmul_spec.WIDE_TILINGS["bfloat16"], 0, 1),
-    "wide_s4": (matmul_spec.TILINGS["bfloat16"], matmul_spec.Tiling(128, 256, 64, 8, 8, 4), 0, 1),
-    "k128_s3": (matmul_spec.Tiling(128, 128, 128, 8, 8, 3), matmul_spec.Tiling(128, 256, 128, 8, 8, 2), 16384, 16),
-    "m64_n256": (matmul_spec.Tiling(64, 256, 64, 8, 4, 4), matmul_spec.Tiling(64, 256, 64, 8, 4, 4), 16384, 16),
-}
+TILES = [matmul_spec.Tiling(*t) for t in (
+    (128, 256, 8, 8, 3), (128, 128, 8, 8, 4), (64, 128, 8, 4, 4), (64, 64, 8, 4, 4), (16, 32, 8, 4, 4),
+    (16, 32, 8, 4, 6), (16, 32, 8, 4, 8), (16, 64, 8, 4, 6), (32, 32, 8, 4, 6), (16, 32, 8, 2, 6), (16, 16, 8, 2, 8))]
+
+
+def _force(tiling, dtype="bfloat16"):
+    """Every shape gets `tiling` (the ladder cut to one rung); BLOCK_K stays the spec's."""
+    matmul_spec.LADDERS[dtype] = (tiling,)
+    jax.clear_caches()  # jit caches key on the function, not on the spec's constants
 
 
 def tune_matmul(tokens):
-    cublas_ms = {}
-    for cand, (tiling, wide, wide_min_n, max_splits) in MATMUL_CANDIDATES.items():
-        matmul_spec.TILINGS["bfloat16"], matmul_spec.WIDE_TILINGS["bfloat16"] = tiling, wide
-        matmul_spec.WIDE_MIN_N, matmul_spec.MAX_SPLITS = wide_min_n, max_splits
-        jax.clear_caches()
-        for name, (k, n) in matmul_spec.LLAMA3_8B.items():
-            for m in tokens:
-                sets = [(torch.randn(m, k, dtype=torch.bfloat16, device="cuda"),
-                         torch.randn(n, k, dtype=torch.bfloat16, device="cuda"))
-                        for _ in range(timing.input_sets_for(2 * (m * k + n * k)))]
-                try:
-                    ours = timing.device_ms([lambda s=s: bitorch.linear(*s) for s in sets], timing.torch_sync)
-                except Exception as e:  # noqa: BLE001  (a config that does not compile is reported)
-                    print(f"tune matmul {cand:12} {name:7} M={m:5d}: FAILED {type(e).__name__}: {str(e)[:200]}")
-                    continue
-                if (name, m) not in cublas_ms:
-                    cublas_ms[name, m] = timing.device_ms([lambda s=s: F.linear(*s) for s in sets], timing.torch_sync)
-                cublas = cublas_ms[name, m]
-                tflops = 2 * m * n * k / ours / 1e9
-                print(f"tune matmul {cand:12} {name:7} M={m:5d}: bitorch {ours * 1e3:8.1f} us {tflops:6.0f} TFLOP/s"
-                      f"  cublas {cublas * 1e3:8.1f} us  cublas/bitorch {cublas / ours:5.2f}")
-                del sets
-
-
-TILES = [matmul_spec.Tiling(*t) for t in ((128, 256, 64, 8, 8, 3), (128, 128, 64, 8, 8, 4), (64, 128, 64, 8, 4, 4),
-                                            (64, 64, 64, 8, 4, 4), (64, 32, 64, 8, 4, 4), (16, 64, 64, 8, 4, 4),
-                                            (16, 32, 64, 8, 4, 4), (64, 256, 64, 8, 4, 3))]
-
-
-def _with_tiling(tiling, dtype="bfloat16"):
-    """Every (N, K) gets `tiling`, unsplit: one accumulator over the K tiles in order."""
-    matmul_spec.TILINGS[dtype] = tiling
-    matmul_spec.WIDE_MIN_N, matmul_spec.MAX_SPLITS = 1 << 30, 1
-    jax.clear_caches()
-
-
-def tune_matmul_tiles(tokens):
-    """Do unsplit tilings that share BLOCK_K give the same bits (per framework and across)? Then time them."""
-    shapes = dict(qkv=matmul_spec.LLAMA3_8B["qkv"], down=matmul_spec.LLAMA3_8B["down"], odd=(1000, 300))
-    for dtype, name in [("bfloat16", name) for name in shapes] + [("float16", "odd")]:
-        tdtype = getattr(torch, dtype)
-        k, n = shapes[name]
-        x = torch.randn(199, k, dtype=tdtype, device="cuda")
-        w = torch.randn(n, k, dtype=tdtype, device="cuda") * k ** -0.5
-        first = None
-        for tiling in TILES:
-            _with_tiling(tiling, dtype)
-            try:
-                outs = [bitorch.linear(x, w), bitorch.linear(x[:1], w),
-                        torch.from_dlpack(bijax.linear(*(jax.dlpack.from_dlpack(t) for t in (x, w))))]
-            except Exception as e:  # noqa: BLE001
-                print(f"tune tiles {dtype} {name} {tiling}: FAILED {type(e).__name__}: {str(e)[:150]}")
-                continue
-            first = first if first is not None else outs[0]
-            print(f"tune tiles {dtype} {name:7} {tuple(dataclasses.astuple(tiling))}: torch==first "
-                  f"{torch.equal(outs[0], first)}  row0 alone==first {torch.equal(outs[1], first[:1])}  "
-                  f"jax==first {torch.equal(outs[2], first)}")
+    """Time each tiling against cuBLAS (test_matmul.test_tilings_agree checks that they give the same bits)."""
+    ladders = dict(matmul_spec.LADDERS)
     for name, (k, n) in matmul_spec.LLAMA3_8B.items():
         for m in tokens:
             sets = [(torch.randn(m, k, dtype=torch.bfloat16, device="cuda"),
                      torch.randn(n, k, dtype=torch.bfloat16, device="cuda")) for _ in range(2)]
             cublas = timing.device_ms([lambda s=s: F.linear(*s) for s in sets], timing.torch_sync)
             for tiling in TILES:
-                _with_tiling(tiling)
+                _force(tiling)
                 try:
                     ours = timing.device_ms([lambda s=s: bitorch.linear(*s) for s in sets], timing.torch_sync)
                     line = f"bitorch {ours * 1e3:8.2f} us  cublas/bitorch {cublas / ours:5.2f}"
-                except Exception as e:  # noqa: BLE001
+                except Exception as e:  # noqa: BLE001  (a tiling that does not compile is reported)
                     line = f"FAILED {type(e).__name__}"
-                print(f"tune tiles time {name:7} M={m:5d} {tuple(dataclasses.astuple(tiling))}: {line}  "
+                print(f"tune tiles time {name:7} M={m:5d} {dataclasses.astuple(tiling)}: {line}  "
                       f"cublas {cublas * 1e3:8.2f} us")
+        matmul_spec.LADDERS.update(ladders)
 
 
 def main(argv):
     tokens = [int(t) for t in flags.FLAGS.tokens]
-    {"rmsnorm": tune_rmsnorm, "softmax": tune_softmax, "matmul": tune_matmul, "matmul_tiles": tune_matmul_tiles}[argv[1]](tokens)
+    {"rmsnorm": tune_rmsnorm, "softmax": tune_softmax, "matmul": tune_matmul}[argv[1]](tokens)
 
 
 if __name__ == "__main__":

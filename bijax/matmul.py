@@ -1,9 +1,8 @@
 """Batch-invariant matmul / bmm / linear: Pallas kernels (Triton lowering).
 
-The same reduction order as bitorch (bispec.matmul.plan): K tiles of BLOCK_K
-summed ascending inside fixed chunks, chunks added in index order, by a fused
-kernel (every M) or, for small M with a split, a split-K kernel writing an fp32
-workspace and a kernel adding its chunks in order.
+The same reduction order as bitorch (bispec.matmul): K tiles of BLOCK_K[dtype]
+summed ascending into one fp32 accumulator, in an output tile that
+plan(M, N, K, dtype) picks for the shape.
 
 Each program indexes its tile of whole-array refs with pl.ds and masked
 plgpu loads/stores, as the Triton kernels do with pointers; the batch axis is
@@ -56,7 +55,7 @@ class _Tile:
 def _load_tiles(a_ref, b_ref, tile: _Tile, kt, p: spec.Plan, weight_nk: bool):
     """K tile kt of a (BLOCK_M, BLOCK_K) and b (BLOCK_K, BLOCK_N), or (BLOCK_N, BLOCK_K) with weight_nk;
     zeros past the edges."""
-    bk = p.tiling.block_k
+    bk = p.block_k
     ks = pl.ds(kt * bk, bk)
     if p.even_k:
         a_mask, b_mask = tile.mask_m[:, None], (tile.mask_n[:, None] if weight_nk else tile.mask_n[None, :])
@@ -69,93 +68,45 @@ def _load_tiles(a_ref, b_ref, tile: _Tile, kt, p: spec.Plan, weight_nk: bool):
     return a, b
 
 
-def _epilogue(total, bias_ref, out_ref, tile: _Tile, block_n: int):
+def _epilogue(total, bias_ref, out_ref, tile: _Tile):
     """out = round(total + bias): the bias added once in fp32, one rounding to the output dtype."""
     if bias_ref is not None:
         total = total + plgpu.load(bias_ref.at[tile.cols], mask=tile.mask_n, other=0).astype(jnp.float32)[None, :]
     plgpu.store(out_ref.at[tile.rows, tile.cols], total.astype(out_ref.dtype), mask=tile.mask)
 
 
-def _fused_kernel(a_ref, b_ref, *refs, m, n, p: spec.Plan, weight_nk, precision, has_bias):
-    """One program per output tile. One loop over every K tile: at each chunk's last tile the chunk sum
-    joins the running total and the accumulator restarts from zero (bitorch's matmul_kernel)."""
+def _matmul_kernel(a_ref, b_ref, *refs, m, n, p: spec.Plan, weight_nk, precision, has_bias):
+    """One program per output tile: the K tiles in ascending order into one accumulator (bitorch's matmul_kernel)."""
     bias_ref, out_ref = refs if has_bias else (None, refs[0])
     t = p.tiling
     tile = _Tile(*_tile(pl.program_id(0), m, n, t.block_m, t.block_n, t.group_m), m, n, t.block_m, t.block_n)
-    zeros = jnp.zeros((t.block_m, t.block_n), jnp.float32)
-
-    def body(kt, carry):
-        acc, total = carry
-        a, b = _load_tiles(a_ref, b_ref, tile, kt, p, weight_nk)
-        acc = _dot_acc(acc, a, b, weight_nk=weight_nk, precision=precision)
-        if p.splits > 1:
-            last = (lax.rem(kt + 1, p.tiles_per_split) == 0) | (kt + 1 == p.k_tiles)  # the chunk's last tile
-            total = lax.cond(last, lambda: total + acc, lambda: total)
-            acc = jnp.where(last, zeros, acc)
-        return acc, total
-
-    # -0 + c_0 == c_0 exactly, the sign of zero too.
-    acc, total = lax.fori_loop(0, p.k_tiles, body, (zeros, jnp.full_like(zeros, -0.0)))
-    _epilogue(acc if p.splits == 1 else total, bias_ref, out_ref, tile, t.block_n)
-
-
-def _splitk_kernel(a_ref, b_ref, ws_ref, *, m, n, p: spec.Plan, weight_nk, precision):
-    """One program per (output tile, chunk s): c_s from zero, written to the fp32 workspace."""
-    t = p.tiling
-    tile = _Tile(*_tile(pl.program_id(0), m, n, t.block_m, t.block_n, t.group_m), m, n, t.block_m, t.block_n)
-    first = pl.program_id(1) * p.tiles_per_split
 
     def body(kt, acc):
         a, b = _load_tiles(a_ref, b_ref, tile, kt, p, weight_nk)
         return _dot_acc(acc, a, b, weight_nk=weight_nk, precision=precision)
 
-    c = lax.fori_loop(first, jnp.minimum(first + p.tiles_per_split, p.k_tiles), body,
-                      jnp.zeros((t.block_m, t.block_n), jnp.float32))
-    plgpu.store(ws_ref.at[tile.rows, tile.cols], c, mask=tile.mask)
-
-
-def _reduce_kernel(ws_ref, *refs, m, n, splits, has_bias):
-    bias_ref, out_ref = refs if has_bias else (None, refs[0])
-    tile = _Tile(pl.program_id(0), pl.program_id(1), m, n, spec.REDUCE_BLOCK_M, spec.REDUCE_BLOCK_N)
-    total = plgpu.load(ws_ref.at[jnp.int32(0), tile.rows, tile.cols], mask=tile.mask, other=0)
-    total = lax.fori_loop(
-        1, splits, lambda s, total: total + plgpu.load(ws_ref.at[s, tile.rows, tile.cols], mask=tile.mask, other=0),
-        total)
-    _epilogue(total, bias_ref, out_ref, tile, spec.REDUCE_BLOCK_N)
+    acc = lax.fori_loop(0, p.k_tiles, body, jnp.zeros((t.block_m, t.block_n), jnp.float32))
+    _epilogue(acc, bias_ref, out_ref, tile)
 
 
 def _run(a, b, bias, *, weight_nk: bool, allow_tf32: bool, shared_b: bool):
     """a (B, M, K) @ b (B or 1, K, N), or b (1, N, K) with weight_nk, [+ bias] -> (B, M, N)."""
     batch, m, k = a.shape
     n = b.shape[1] if weight_nk else b.shape[2]
-    p = spec.plan(n, k, common.dtype_name(a.dtype), allow_tf32)
+    p = spec.plan(m, n, k, common.dtype_name(a.dtype), allow_tf32)
     t = p.tiling
     precision = lax.Precision.HIGH if p.precision == "tf32" else lax.Precision.HIGHEST  # HIGH lowers to TF32
     tiles = common.cdiv(m, t.block_m) * common.cdiv(n, t.block_n)
-    a_spec = pl.BlockSpec((None, m, k), lambda i, *rest: (rest[-1], 0, 0))
-    b_spec = pl.BlockSpec((None, *b.shape[1:]), (lambda i, *rest: (0, 0, 0)) if shared_b else
-                          (lambda i, *rest: (rest[-1], 0, 0)))
-    bias_spec = [pl.BlockSpec((n,), lambda *ids: (0,))] if bias is not None else []
+    a_spec = pl.BlockSpec((None, m, k), lambda i, bt: (bt, 0, 0))
+    b_spec = pl.BlockSpec((None, *b.shape[1:]), (lambda i, bt: (0, 0, 0)) if shared_b else (lambda i, bt: (bt, 0, 0)))
+    bias_spec = [pl.BlockSpec((n,), lambda i, bt: (0,))] if bias is not None else []
     bias_args = (bias,) if bias is not None else ()
-    out_shape = jax.ShapeDtypeStruct((batch, m, n), a.dtype)
-    kw = dict(m=m, n=n, p=p, weight_nk=weight_nk, precision=precision)
-    if spec.use_workspace(m, p):
-        ws = _launch.pallas_call(
-            functools.partial(_splitk_kernel, **kw), name="bijax_matmul_splitk", grid=(tiles, p.splits, batch),
-            in_specs=[a_spec, b_spec], out_specs=pl.BlockSpec((None, None, m, n), lambda i, s, bt: (bt, s, 0, 0)),
-            out_shape=jax.ShapeDtypeStruct((batch, p.splits, m, n), jnp.float32),
-            num_warps=t.num_warps, num_stages=t.num_stages)(a, b)
-        return _launch.pallas_call(
-            functools.partial(_reduce_kernel, m=m, n=n, splits=p.splits, has_bias=bias is not None),
-            name="bijax_matmul_splitk_reduce",
-            grid=(common.cdiv(m, spec.REDUCE_BLOCK_M), common.cdiv(n, spec.REDUCE_BLOCK_N), batch),
-            in_specs=[pl.BlockSpec((None, p.splits, m, n), lambda i, j, bt: (bt, 0, 0, 0)), *bias_spec],
-            out_specs=pl.BlockSpec((None, m, n), lambda i, j, bt: (bt, 0, 0)), out_shape=out_shape,
-            num_warps=spec.REDUCE_WARPS)(ws, *bias_args)
     return _launch.pallas_call(
-        functools.partial(_fused_kernel, **kw, has_bias=bias is not None), name="bijax_matmul",
-        grid=(tiles, batch), in_specs=[a_spec, b_spec, *bias_spec],
-        out_specs=pl.BlockSpec((None, m, n), lambda i, bt: (bt, 0, 0)), out_shape=out_shape,
+        functools.partial(_matmul_kernel, m=m, n=n, p=p, weight_nk=weight_nk, precision=precision,
+                          has_bias=bias is not None),
+        name="bijax_matmul", grid=(tiles, batch), in_specs=[a_spec, b_spec, *bias_spec],
+        out_specs=pl.BlockSpec((None, m, n), lambda i, bt: (bt, 0, 0)),
+        out_shape=jax.ShapeDtypeStruct((batch, m, n), a.dtype),
         num_warps=t.num_warps, num_stages=t.num_stages)(a, b, *bias_args)
 
 

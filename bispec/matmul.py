@@ -14,38 +14,34 @@ the fp32 inputs to TF32 (a different op with its own reduction order). bf16 and
 fp16 inputs ignore allow_tf32. The bias is added once, in fp32, after the whole
 K reduction.
 
-Reduction order (the contract): it depends on (N, K, dtype, allow_tf32) and the
-constants below, never on M, the row's place in the batch, the batch index, the
-SM count or any autotuning. plan(N, K, dtype) fixes the tiling (BLOCK_M,
-BLOCK_N, BLOCK_K, warps, stages) and the K split:
+Reduction order (the contract): it depends on (K, dtype, allow_tf32) and the
+constant BLOCK_K, never on M, N, the row's place in the batch, the batch index,
+the SM count or any autotuning:
 
-  * K is cut into tiles of BLOCK_K; the tiles are cut into `splits` contiguous
-    chunks of `tiles_per_split` tiles (the last may be shorter, none is empty).
-  * chunk s:   c_s = +0; for each K tile t of the chunk, ascending:
-               c_s = c_s + dot(a tile, b tile)      (fp32 accumulate; the add is
-               the MMA's own accumulator input, as the compilers fuse it)
-  * total = ((c_0 + c_1) + c_2) + ... + c_{splits-1}, fp32, in index order.
-    (Every chunk starts from +0, so a zero row of a gives +0.0, never -0.0.)
+  * K is cut into tiles of BLOCK_K[dtype] (the last one masked with zeros);
+  * acc = +0; for each K tile t, ascending: acc = acc + dot(a tile, b tile)
+    (fp32; the add is the MMA's own accumulator input, as the compilers fuse it);
+  * out = round(acc + bias), the bias added once in fp32.
 
-Two kernels compute this sum with the same bits. The fused one (every M) runs
-one loop over all K tiles; at each chunk's last tile it adds the chunk to a
-running total that starts at -0.0 (-0 + c_0 == c_0 exactly, the sign of zero
-included) and restarts the accumulator from zero. Where M is small and
-splits > 1, a split-K pair runs instead: programs over (tile, s) write c_s to
-an fp32 workspace; a second kernel adds the chunks in index order, then the
-bias. use_workspace(M, plan) picks between them; it may look at M because both
-give the same bits (a test forces both paths on the same inputs).
+No split-K: one accumulator per output element, so a zero row of a gives +0.0.
 
-Why BLOCK_M is fixed too: Triton picks the MMA instruction (Hopper's wgmma
-needs BLOCK_M a multiple of 64, smaller tiles get mma.sync) from the tile
-shape, and nothing promises two instructions round alike. M is also kept out
-of the compiled kernel (do_not_specialize), so every M runs one binary.
+The output tile (BLOCK_M, BLOCK_N, warps, stages) may change with M: plan(M,
+N, K, dtype) takes the largest tile of LADDERS that still gives MIN_PROGRAMS
+programs, so decode (small M) runs narrow tiles over many SMs and prefill
+large tiles. That changes no bit: the MMA sums each element's BLOCK_K products
+the same way whatever the tile's other dimensions and whichever instruction
+the tile gets (Hopper's wgmma for BLOCK_M >= 64, mma.sync below). Measured on
+the H100 (bench.tune matmul_tiles: eight tilings from 16x32 to 128x256, bf16
+and fp16, Llama-3-8B qkv and down and an odd 1000 -> 300: all the same bits,
+both frameworks), and tested by test_matmul.test_tilings_agree on every run.
+M is also kept out of the compiled kernel (do_not_specialize).
 
 Without a GPU the kernels run in interpreters, whose dot (NumPy's matmul) sums
 a row differently by its place in the tile; bitorch replaces it there by a
-broadcast product summed over k in order, so batch invariance is tested on CPU
-too. Bitwise equality of bitorch and bijax is a GPU property (two interpreters
-round fp32 sums differently); on CPU they agree within the tolerance.
+broadcast product summed over k in a fixed order (the same for every tile),
+so batch invariance is tested on CPU too. Bitwise equality of bitorch and
+bijax is a GPU property (two interpreters round fp32 sums differently); on CPU
+they agree within the tolerance.
 
 Tolerance (error_bound), against the float64 reference, element by element:
   |out - exact| <= EPS[dtype] * |exact|              the output's one rounding (half an ulp, 2x margin)
@@ -73,37 +69,21 @@ NAME = "matmul"
 class Tiling:
     block_m: int
     block_n: int
-    block_k: int
     group_m: int     # tile order: GROUP_M row tiles share the same column tiles (L2 reuse); order never affects bits
     num_warps: int
     num_stages: int
 
 
-# Per precision (dtype, or "tf32" for fp32 with allow_tf32). Starting points for an H100, to be tuned there:
-# 128 x 128 x 64 bf16 with 8 warps keeps two accumulators (fused split path) in registers.
-TILINGS = {
-    "bfloat16": Tiling(128, 128, 64, 8, 8, 4),
-    "float16": Tiling(128, 128, 64, 8, 8, 4),
-    "float32": Tiling(128, 128, 32, 8, 8, 3),   # IEEE fp32: FMA, k ascending inside each BLOCK_K tile
-    "tf32": Tiling(128, 128, 32, 8, 8, 3),
-}
-# Wide tiles where N alone gives enough tiles (no split then, so one accumulator).
-WIDE_TILINGS = {
-    "bfloat16": Tiling(128, 256, 64, 8, 8, 3),
-    "float16": Tiling(128, 256, 64, 8, 8, 3),
-}
-WIDE_MIN_N = 16384
+# The reduction order: K tile per precision (dtype, or "tf32" for fp32 with allow_tf32).
+BLOCK_K = {"bfloat16": 64, "float16": 64, "float32": 32, "tf32": 32}
 
-# The K split: enough programs at M <= BLOCK_M to fill a GPU of ~132 SMs, each chunk at least
-# MIN_TILES_PER_SPLIT K tiles. Constants, not read from the device: the split must not move with it.
-TARGET_TILES = 128
-MIN_TILES_PER_SPLIT = 8
-MAX_SPLITS = 16
-# M up to which the split-K pair (fp32 workspace + ordered sum) runs instead of the fused kernel.
-# Bits are the same either way; this only trades workspace traffic against idle SMs.
-WORKSPACE_MAX_M = 64
-# Tile of the kernel that adds the workspace's chunks.
-REDUCE_BLOCK_M, REDUCE_BLOCK_N, REDUCE_WARPS = 16, 256, 4
+# Output tiles per precision, largest first; plan() takes the first that gives MIN_PROGRAMS programs (a
+# wave on ~132 SMs, give or take) at this (M, N), else the last. Timed on the H100 with bench.tune.
+_HALF = (Tiling(128, 256, 8, 8, 3), Tiling(128, 128, 8, 8, 4), Tiling(64, 128, 8, 4, 4), Tiling(64, 64, 8, 4, 4),
+         Tiling(16, 32, 8, 4, 4))
+_FP32 = (Tiling(128, 128, 8, 8, 3), Tiling(64, 64, 8, 4, 3), Tiling(16, 32, 8, 4, 3))
+LADDERS = {"bfloat16": _HALF, "float16": _HALF, "float32": _FP32, "tf32": _FP32}
+MIN_PROGRAMS = 96
 
 # Limits: Pallas' Triton lowering indexes with int32; grid axes 1 and 2 hold at most 65535.
 MAX_ELEMENTS = 2**31 - 1
@@ -122,43 +102,30 @@ LLAMA3_8B = {"qkv": (4096, 6144), "o": (4096, 4096), "gate_up": (4096, 28672), "
 class Plan:
     tiling: Tiling
     k: int
-    k_tiles: int
-    splits: int
-    tiles_per_split: int
+    block_k: int
     precision: str      # Triton input_precision: "ieee" or "tf32"
+
+    @property
+    def k_tiles(self) -> int:
+        return common.cdiv(self.k, self.block_k)
 
     @property
     def even_k(self) -> bool:
         """K is a multiple of BLOCK_K: no K mask."""
-        return self.k_tiles * self.tiling.block_k == self.k
+        return self.k % self.block_k == 0
 
 
 def precision_key(dtype: str, allow_tf32: bool) -> str:
     return "tf32" if dtype == "float32" and allow_tf32 else dtype
 
 
-def plan(n: int, k: int, dtype: str, allow_tf32: bool = False) -> Plan:
-    """The tiling and K split for an (N, K) weight: the whole reduction order."""
+def plan(m: int, n: int, k: int, dtype: str, allow_tf32: bool = False) -> Plan:
+    """The K tiling (from K and the dtype alone: the reduction order) and the output tile for this M."""
     key = precision_key(common.dtype_name(dtype), allow_tf32)
-    tiling = TILINGS[key]
-    k_tiles = common.cdiv(k, tiling.block_k)
-    n_tiles = common.cdiv(n, tiling.block_n)
-    splits = max(1, min(common.cdiv(TARGET_TILES, n_tiles), MAX_SPLITS, k_tiles // MIN_TILES_PER_SPLIT))
-    per = common.cdiv(k_tiles, splits)
-    splits = common.cdiv(k_tiles, per)  # no empty chunk
-    if splits == 1 and key in WIDE_TILINGS and n >= WIDE_MIN_N:
-        tiling = WIDE_TILINGS[key]  # same BLOCK_K, so k_tiles and the single chunk are unchanged
-    return Plan(tiling, k, k_tiles, splits, per, "tf32" if key == "tf32" else "ieee")
-
-
-def chunks(p: Plan) -> list[range]:
-    """The K tiles of each chunk, in the order they are summed."""
-    return [range(s * p.tiles_per_split, min((s + 1) * p.tiles_per_split, p.k_tiles)) for s in range(p.splits)]
-
-
-def use_workspace(m: int, p: Plan) -> bool:
-    """Split-K pair (workspace) or fused kernel: the same bits, chosen for speed."""
-    return p.splits > 1 and m <= WORKSPACE_MAX_M
+    ladder = LADDERS[key]
+    tiling = next((t for t in ladder if common.cdiv(m, t.block_m) * common.cdiv(n, t.block_n) >= MIN_PROGRAMS),
+                  ladder[-1])
+    return Plan(tiling, k, BLOCK_K[key], "tf32" if key == "tf32" else "ieee")
 
 
 def tile_of(pid: int, tiles_m: int, tiles_n: int, group_m: int) -> tuple[int, int]:

@@ -1,9 +1,8 @@
 """Batch-invariant matmul / bmm / linear: Triton kernels and torch custom ops.
 
-The reduction order is bispec.matmul's (plan(N, K, dtype)): K tiles of BLOCK_K
-summed ascending inside fixed chunks, chunks added in index order. Two kernel
-paths give the same bits: `matmul_kernel` (fused, every M) and, for small M
-with a split, `matmul_splitk_kernel` + `splitk_reduce_kernel` (fp32 workspace).
+The reduction order is bispec.matmul's: K tiles of BLOCK_K[dtype] summed
+ascending into one fp32 accumulator. plan(M, N, K, dtype) picks the output tile
+for the shape (the same bits for every tile).
 
 Operands may have any strides (transposed, sliced, expanded): the kernels take
 them as arguments, so nothing is copied; linear hands the weight (N, K) in as
@@ -32,11 +31,18 @@ def _dot_acc(acc, a, b, PRECISION: tl.constexpr):
 
     Under the interpreter tl.dot is NumPy's matmul, which multiplies bf16's raw bits and (OpenBLAS)
     sums a row differently by its place in the tile. There the tile product is a broadcast multiply
-    summed over k in order: the same order for every row and column, as the GPU's MMA is, so the
-    CPU tests can check batch invariance. TF32 is not emulated (full fp32 products)."""
+    summed over k in order, the even k and the odd k apart (Triton caps a block at 2**20 elements):
+    the same order for every row, column and tile shape, as the GPU's MMA is, so the CPU tests can
+    check batch invariance. TF32 is not emulated (full fp32 products)."""
     if _INTERPRET:
-        prod = a.to(tl.float32)[:, :, None] * b.to(tl.float32)[None, :, :]
-        return acc + tl.sum(prod, axis=1)
+        BM: tl.constexpr = a.shape[0]
+        BK: tl.constexpr = a.shape[1]
+        BN: tl.constexpr = b.shape[1]
+        a_even, a_odd = tl.split(tl.reshape(a.to(tl.float32), (BM, BK // 2, 2)))
+        b_even, b_odd = tl.split(tl.reshape(tl.trans(b.to(tl.float32)), (BN, BK // 2, 2)))
+        even = tl.sum(a_even[:, :, None] * tl.trans(b_even)[None, :, :], axis=1)
+        odd = tl.sum(a_odd[:, :, None] * tl.trans(b_odd)[None, :, :], axis=1)
+        return acc + (even + odd)
     else:
         return acc + tl.dot(a, b, input_precision=PRECISION, out_dtype=tl.float32)
 
@@ -96,81 +102,21 @@ def _epilogue(total, bias_ptr, out_ptr, batch, offs_m, offs_n, mask_m, mask_n, s
 def matmul_kernel(a_ptr, b_ptr, bias_ptr, out_ptr, M, stride_ab, stride_am, stride_ak, stride_bb, stride_bk,
                   stride_bn, stride_ob, stride_om, stride_on, step_a, step_b,
                   N: tl.constexpr, K: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
-                  BLOCK_K: tl.constexpr, GROUP_M: tl.constexpr, K_TILES: tl.constexpr, SPLITS: tl.constexpr,
-                  TILES_PER_SPLIT: tl.constexpr, EVEN_K: tl.constexpr, HAS_BIAS: tl.constexpr,
-                  PRECISION: tl.constexpr):
-    """Fused: one program per output tile; grid (tiles, batch). One loop over every K tile: at each
-    chunk's last tile the chunk sum joins the running total and the accumulator restarts from zero.
-    (One flat loop, as persistent matmuls write it: nesting a loop per chunk spilled registers.)"""
+                  BLOCK_K: tl.constexpr, GROUP_M: tl.constexpr, K_TILES: tl.constexpr, EVEN_K: tl.constexpr,
+                  HAS_BIAS: tl.constexpr, PRECISION: tl.constexpr):
+    """One program per output tile; grid (tiles, batch). The K tiles in ascending order into one accumulator."""
     pid_m, pid_n = _tile(tl.program_id(0), M, N, BLOCK_M, BLOCK_N, GROUP_M)
     batch = tl.program_id(1).to(tl.int64)
     a_ptrs, b_ptrs, offs_m, offs_n, mask_m, mask_n = _operand_ptrs(
         a_ptr, b_ptr, batch, pid_m, pid_n, M, stride_ab, stride_am, stride_ak, stride_bb, stride_bk, stride_bn,
         N, BLOCK_M, BLOCK_N, BLOCK_K)
     acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
-    total = tl.full((BLOCK_M, BLOCK_N), -0.0, tl.float32)  # -0 + c_0 == c_0 exactly, the sign of zero too
     for t in range(0, K_TILES):
         a, b = _load_tiles(a_ptrs, b_ptrs, t, mask_m, mask_n, K, BLOCK_K, EVEN_K)
         acc = _dot_acc(acc, a, b, PRECISION)
         a_ptrs += step_a
         b_ptrs += step_b
-        if SPLITS > 1:
-            if (t + 1) % TILES_PER_SPLIT == 0 or t + 1 == K_TILES:  # the chunk's last tile
-                total += acc
-                acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
-    if SPLITS == 1:
-        total = acc
-    _epilogue(total, bias_ptr, out_ptr, batch, offs_m, offs_n, mask_m, mask_n, stride_ob, stride_om, stride_on,
-              HAS_BIAS)
-
-
-@triton.jit(do_not_specialize=["M"])
-def matmul_splitk_kernel(a_ptr, b_ptr, ws_ptr, M, stride_ab, stride_am, stride_ak, stride_bb, stride_bk, stride_bn,
-                         step_a, step_b, N: tl.constexpr, K: tl.constexpr, BLOCK_M: tl.constexpr,
-                         BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, GROUP_M: tl.constexpr,
-                         K_TILES: tl.constexpr, SPLITS: tl.constexpr, TILES_PER_SPLIT: tl.constexpr,
-                         EVEN_K: tl.constexpr, PRECISION: tl.constexpr):
-    """Split-K: one program per (output tile, chunk); grid (tiles, splits, batch). Writes chunk s to the
-    fp32 workspace (batch, splits, M, N)."""
-    pid_m, pid_n = _tile(tl.program_id(0), M, N, BLOCK_M, BLOCK_N, GROUP_M)
-    s = tl.program_id(1)
-    batch = tl.program_id(2).to(tl.int64)
-    a_ptrs, b_ptrs, offs_m, offs_n, mask_m, mask_n = _operand_ptrs(
-        a_ptr, b_ptr, batch, pid_m, pid_n, M, stride_ab, stride_am, stride_ak, stride_bb, stride_bk, stride_bn,
-        N, BLOCK_M, BLOCK_N, BLOCK_K)
-    first = s * TILES_PER_SPLIT
-    end = tl.minimum(first + TILES_PER_SPLIT, K_TILES)
-    a_ptrs += first.to(tl.int64) * step_a
-    b_ptrs += first.to(tl.int64) * step_b
-    chunk = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
-    for t in range(first, end):
-        a, b = _load_tiles(a_ptrs, b_ptrs, t, mask_m, mask_n, K, BLOCK_K, EVEN_K)
-        chunk = _dot_acc(chunk, a, b, PRECISION)
-        a_ptrs += step_a
-        b_ptrs += step_b
-    plane = (batch * SPLITS + s) * M
-    ws_ptrs = ws_ptr + (plane + offs_m[:, None].to(tl.int64)) * N + offs_n[None, :]
-    tl.store(ws_ptrs, chunk, mask=mask_m[:, None] & mask_n[None, :])
-
-
-@triton.jit(do_not_specialize=["M"])
-def splitk_reduce_kernel(ws_ptr, bias_ptr, out_ptr, M, stride_ob, stride_om, stride_on, N: tl.constexpr,
-                         SPLITS: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
-                         HAS_BIAS: tl.constexpr):
-    """total = ((c_0 + c_1) + ...) in index order, then the epilogue; grid (row tiles, column tiles, batch)."""
-    batch = tl.program_id(2).to(tl.int64)
-    offs_m = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
-    offs_n = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)
-    mask_m = offs_m < M
-    mask_n = offs_n < N
-    mask = mask_m[:, None] & mask_n[None, :]
-    ws_ptrs = ws_ptr + (batch * SPLITS * M + offs_m[:, None].to(tl.int64)) * N + offs_n[None, :]
-    plane = M.to(tl.int64) * N
-    total = tl.load(ws_ptrs, mask=mask, other=0.0)
-    for s in range(1, SPLITS):
-        ws_ptrs += plane
-        total += tl.load(ws_ptrs, mask=mask, other=0.0)
-    _epilogue(total, bias_ptr, out_ptr, batch, offs_m, offs_n, mask_m, mask_n, stride_ob, stride_om, stride_on,
+    _epilogue(acc, bias_ptr, out_ptr, batch, offs_m, offs_n, mask_m, mask_n, stride_ob, stride_om, stride_on,
               HAS_BIAS)
 
 
@@ -186,27 +132,18 @@ def _run(a: torch.Tensor, b: torch.Tensor, bias: torch.Tensor | None, allow_tf32
     out = torch.empty((batch, m, n), dtype=a.dtype, device=a.device)
     if out.numel() == 0:
         return out
-    p = spec.plan(n, k, common.dtype_name(a.dtype), allow_tf32)
+    p = spec.plan(m, n, k, common.dtype_name(a.dtype), allow_tf32)
     t = p.tiling
-    a, b = _steppable(a, 2, t.block_k), _steppable(b, 1, t.block_k)
+    a, b = _steppable(a, 2, p.block_k), _steppable(b, 1, p.block_k)
     stride_bb = b.stride(0) if b.shape[0] > 1 else 0
     tiles = common.cdiv(m, t.block_m) * common.cdiv(n, t.block_n)
-    strides = (a.stride(0), a.stride(1), a.stride(2), stride_bb, b.stride(1), b.stride(2))
-    steps = (t.block_k * a.stride(2), t.block_k * b.stride(1))
-    meta = dict(N=n, K=k, BLOCK_M=t.block_m, BLOCK_N=t.block_n, BLOCK_K=t.block_k, GROUP_M=t.group_m,
-                K_TILES=p.k_tiles, SPLITS=p.splits, TILES_PER_SPLIT=p.tiles_per_split, EVEN_K=p.even_k,
-                PRECISION=p.precision, num_warps=t.num_warps, num_stages=t.num_stages)
     bias_arg = bias.contiguous() if bias is not None else out  # N elements: a strided bias is packed
-    if spec.use_workspace(m, p):
-        ws = torch.empty((batch, p.splits, m, n), dtype=torch.float32, device=a.device)
-        _launch.launch(matmul_splitk_kernel, (tiles, p.splits, batch), a, b, ws, m, *strides, *steps, **meta)
-        _launch.launch(splitk_reduce_kernel,
-                       (common.cdiv(m, spec.REDUCE_BLOCK_M), common.cdiv(n, spec.REDUCE_BLOCK_N), batch),
-                       ws, bias_arg, out, m, *out.stride(), N=n, SPLITS=p.splits, BLOCK_M=spec.REDUCE_BLOCK_M,
-                       BLOCK_N=spec.REDUCE_BLOCK_N, HAS_BIAS=bias is not None, num_warps=spec.REDUCE_WARPS)
-    else:
-        _launch.launch(matmul_kernel, (tiles, batch), a, b, bias_arg, out, m, *strides, *out.stride(), *steps,
-                       HAS_BIAS=bias is not None, **meta)
+    _launch.launch(matmul_kernel, (tiles, batch), a, b, bias_arg, out, m,
+                   a.stride(0), a.stride(1), a.stride(2), stride_bb, b.stride(1), b.stride(2), *out.stride(),
+                   p.block_k * a.stride(2), p.block_k * b.stride(1),
+                   N=n, K=k, BLOCK_M=t.block_m, BLOCK_N=t.block_n, BLOCK_K=p.block_k, GROUP_M=t.group_m,
+                   K_TILES=p.k_tiles, EVEN_K=p.even_k, HAS_BIAS=bias is not None, PRECISION=p.precision,
+                   num_warps=t.num_warps, num_stages=t.num_stages)
     return out
 
 

@@ -1,4 +1,4 @@
-"""matmul / bmm / linear in both frameworks: reference, batch invariance, split paths, layouts, parity, bad input.
+"""matmul / bmm / linear in both frameworks: reference, batch invariance, tilings, layouts, parity, bad input.
 
 Interpreted matmuls are slow and every new shape costs a Pallas compile, so the
 shapes are few, small and odd (K, N of 100 and 129 against BLOCK_K 64 / 32 and
@@ -20,8 +20,10 @@ pytestmark = pytest.mark.filterwarnings("ignore:Conversion of an array with ndim
 
 DTYPES = common.FLOAT_DTYPES
 K, N = 129, 100            # odd against every BLOCK_K and BLOCK_N: masked edges on both
-SPLIT_K, SPLIT_N = 1000, 72  # plan() splits K in two chunks (16 tiles of 64, the last one masked)
-BATCH_SIZES = (1, 2, 3, 7, 64, 199)
+LONG_K, LONG_N = 1000, 72  # 16 K tiles of 64, the last one masked
+BATCH_SIZES = (1, 2, 3, 7, 64, 199) + ((1024,) if harness.ON_GPU else ())
+# With this few programs asked of a tile, the batches above cross rungs of every ladder at N = 100.
+FEW_PROGRAMS = 4
 
 
 def arrays(rng, dtype, m=7, k=K, n=N, bias=True, batch=None):
@@ -90,38 +92,31 @@ def test_tf32_only_when_asked(backend, rng):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_batch_invariant(backend, rng, dtype):
+def test_batch_invariant(backend, rng, monkeypatch, dtype):
+    """Every row alone and in batches of every size; the batches take different tiles (FEW_PROGRAMS)."""
+    monkeypatch.setattr(spec, "MIN_PROGRAMS", FEW_PROGRAMS)
+    assert spec.plan(1, N, K, dtype).tiling != spec.plan(199, N, K, dtype).tiling
     harness.assert_batch_invariant(lambda inputs: (call(backend, "linear", inputs),),
                                    lambda n: arrays(rng, dtype, m=n), BATCH_SIZES)
 
 
-def test_batch_invariant_across_split_paths(backend, rng):
-    """With a K split, M <= WORKSPACE_MAX_M runs the split-K pair and M = 199 the fused kernel: same bits."""
-    p = spec.plan(SPLIT_N, SPLIT_K, "bfloat16")
-    assert p.splits == 2 and not p.even_k and spec.use_workspace(64, p) and not spec.use_workspace(199, p)
-    harness.assert_batch_invariant(lambda inputs: (call(backend, "linear", inputs),),
-                                   lambda n: arrays(rng, "bfloat16", m=n, k=SPLIT_K, n=SPLIT_N), BATCH_SIZES)
-
-
-@pytest.mark.parametrize("k,min_tiles", [(SPLIT_K, spec.MIN_TILES_PER_SPLIT), (300, 2)], ids=["2x8", "3+2"])
-def test_split_paths_agree(backend, rng, monkeypatch, k, min_tiles):
-    """The fused kernel and the split-K pair give the same bits on the same inputs (bias too), for an even
-    split and for one whose last chunk is shorter (K = 300: 5 tiles as 3 + 2)."""
-    monkeypatch.setattr(spec, "MIN_TILES_PER_SPLIT", min_tiles)
-    p = spec.plan(SPLIT_N, k, "bfloat16")
-    assert p.splits == 2 and [len(c) for c in spec.chunks(p)] == ([8, 8] if k == SPLIT_K else [3, 2])
-    inputs = arrays(rng, "bfloat16", m=5, k=k, n=SPLIT_N)
-    monkeypatch.setattr(spec, "WORKSPACE_MAX_M", 1 << 30)
-    split = call(backend, "linear", inputs)
-    monkeypatch.setattr(spec, "WORKSPACE_MAX_M", 0)
-    fused = call(backend, "linear", inputs)
-    harness.assert_bitwise_equal(split, fused, "split-K pair vs fused")
-    assert_within(fused, *exact_and_bound(inputs, "bfloat16"), "split vs float64")
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_tilings_agree(backend, rng, monkeypatch, dtype):
+    """Every tile of the ladder gives the same bits on the same inputs (the contract lets the tile follow M)."""
+    inputs = arrays(rng, dtype, m=5, k=LONG_K, n=LONG_N)
+    ladder = spec.LADDERS[spec.precision_key(dtype, False)]
+    outs = []
+    for tiling in ladder:
+        monkeypatch.setitem(spec.LADDERS, spec.precision_key(dtype, False), (tiling,))
+        outs.append(call(backend, "linear", inputs))
+    for tiling, out in zip(ladder[1:], outs[1:]):
+        harness.assert_bitwise_equal(out, outs[0], f"{tiling} vs {ladder[0]}")
+    assert_within(outs[0], *exact_and_bound(inputs, dtype), "vs float64")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_frameworks_agree(rng, dtype):
-    for op, inputs in (("matmul", arrays(rng, dtype)), ("linear", arrays(rng, dtype, m=5, k=SPLIT_K, n=SPLIT_N))):
+    for op, inputs in (("matmul", arrays(rng, dtype)), ("linear", arrays(rng, dtype, m=5, k=LONG_K, n=LONG_N))):
         from_torch, from_jax = call(TORCH, op, inputs), call(JAX, op, inputs)
         if harness.ON_GPU:  # one Triton program through two compilers: equal bits
             harness.assert_bitwise_equal(from_torch, from_jax, f"{op}, torch vs jax")
@@ -208,9 +203,9 @@ def test_nan_stays_in_its_row(backend, rng):
 
 
 def test_zero_rows_give_positive_zero(backend, rng):
-    """A zero row (padding) gives +0.0 everywhere, in both kernel paths: every chunk starts from +0, so a sum of
-    -0 products is +0 (on the GPU this also checks that no path lets the MMA skip its zero accumulator)."""
-    for k, n, m in ((K, N, 7), (SPLIT_K, SPLIT_N, 5)):
+    """A zero row (padding) gives +0.0 everywhere: the accumulator starts from +0, so a sum of -0 products is +0
+    (on the GPU this also checks that the MMA does not skip its zero accumulator)."""
+    for k, n, m in ((K, N, 7), (LONG_K, LONG_N, 5)):
         inputs = arrays(rng, "bfloat16", m=m, k=k, n=n, bias=False)
         inputs["_w"] = -np.abs(inputs["_w"])  # 0 * negative = -0
         inputs["a"][1] = 0
@@ -271,21 +266,18 @@ def test_bad_input_names_the_argument(backend, rng, case):
         bad()
 
 
-def test_torch_kernel_ran_and_custom_op_traces(rng, monkeypatch):
+def test_torch_kernel_ran_and_custom_op_traces(rng):
     import torch
 
     import bitorch as ops
     from bitorch import _launch
 
-    inputs = arrays(rng, "float32", m=5, k=SPLIT_K, n=SPLIT_N)
+    inputs = arrays(rng, "float32", m=5, k=LONG_K, n=LONG_N)
     x, w, bias = (TORCH.asarray(inputs[k]) for k in ("a", "_w", "_bias"))
     before = dict(_launch.launches)
-    got = {"split": ops.linear(x, w, bias)}
-    monkeypatch.setattr(spec, "WORKSPACE_MAX_M", 0)
-    got["fused"] = ops.linear(x, w, bias)
+    ops.linear(x, w, bias)
     ran = {k: v - before.get(k, 0) for k, v in _launch.launches.items() if v != before.get(k, 0)}
-    assert ran == {"matmul_splitk_kernel": 1, "splitk_reduce_kernel": 1, "matmul_kernel": 1}, ran
-    assert torch.equal(got["split"], got["fused"])
+    assert ran == {"matmul_kernel": 1}, ran
     small = arrays(rng, "float32", m=3, k=64, n=32)
     xs, ws, bs = (TORCH.asarray(small[k]) for k in ("a", "_w", "_bias"))
     torch.library.opcheck(torch.ops.bitorch.linear.default, (xs, ws, bs, False))
@@ -295,7 +287,7 @@ def test_torch_kernel_ran_and_custom_op_traces(rng, monkeypatch):
     assert torch.equal(compiled(xs, ws, bs), ops.linear(xs, ws, bs))
 
 
-def test_jax_kernel_ran_jit_and_vmap(rng, monkeypatch):
+def test_jax_kernel_ran_jit_and_vmap(rng):
     import jax
 
     import bijax
@@ -303,13 +295,8 @@ def test_jax_kernel_ran_jit_and_vmap(rng, monkeypatch):
     inputs = arrays(rng, "bfloat16", m=3)
     x, w, bias = (JAX.asarray(inputs[k]) for k in ("a", "_w", "_bias"))
     x3 = JAX.asarray(harness.random_array(rng, (2, 3, K), "bfloat16"))
-    fused = str(jax.make_jaxpr(lambda x: bijax.linear(x, w, bias))(x))
-    assert re.search(r"name=bijax_matmul\b", fused)
-    assert "splitk" not in fused
-    split_in = JAX.asarray(harness.random_array(rng, (3, SPLIT_K), "bfloat16"))
-    split_w = JAX.asarray(harness.random_array(rng, (SPLIT_N, SPLIT_K), "bfloat16"))
-    split = str(jax.make_jaxpr(lambda x: bijax.linear(x, split_w))(split_in))
-    assert "name=bijax_matmul_splitk" in split and "name=bijax_matmul_splitk_reduce" in split
+    jaxpr = str(jax.make_jaxpr(lambda x: bijax.linear(x, w, bias))(x))
+    assert len(re.findall(r"name=bijax_matmul\b", jaxpr)) == 1
 
     eager = bijax.linear(x, w, bias)
     harness.assert_bitwise_equal(np.asarray(jax.jit(bijax.linear)(x, w, bias)), np.asarray(eager), "jit vs eager")
@@ -321,24 +308,18 @@ def test_jax_kernel_ran_jit_and_vmap(rng, monkeypatch):
 
     # The GPU path lowers to Triton kernels (checked here without a GPU by lowering for CUDA).
     assert harness.cuda_lowering(lambda x: bijax.linear(x, w, bias), x).count("__gpu$xla.gpu.triton") == 1
-    assert harness.cuda_lowering(lambda x: bijax.linear(x, split_w), split_in).count("__gpu$xla.gpu.triton") == 2
-    monkeypatch.setattr(spec, "WORKSPACE_MAX_M", 0)  # the fused kernel with a K split
-    assert harness.cuda_lowering(lambda x: bijax.linear(x, split_w), split_in).count("__gpu$xla.gpu.triton") == 1
     assert "__gpu$xla.gpu.triton" in harness.cuda_lowering(lambda a, b: bijax.bmm(a, b, allow_tf32=True),
                                                   x3.astype("float32"), x3.astype("float32").transpose(0, 2, 1))
 
 
-def test_spec_plan_is_fixed_by_n_k_dtype():
-    """The plan never sees M; the Llama-3-8B shapes split as the docstring says; chunks tile K exactly."""
-    import inspect
-
-    assert list(inspect.signature(spec.plan).parameters) == ["n", "k", "dtype", "allow_tf32"]
-    splits = {name: spec.plan(n, k, "bfloat16").splits for name, (k, n) in spec.LLAMA3_8B.items()}
-    assert splits == {"qkv": 3, "o": 4, "gate_up": 1, "down": 4}
-    assert spec.plan(28672, 4096, "bfloat16").tiling.block_n == 256
-    for n, k in [(1, 1), (100, 129), (72, 1000), (4096, 14336), (6144, 4096)]:
-        for dtype in DTYPES:
-            p = spec.plan(n, k, dtype)
-            tiles = [t for c in spec.chunks(p) for t in c]
-            assert tiles == list(range(p.k_tiles)) and all(len(c) for c in spec.chunks(p))
+def test_spec_reduction_order_ignores_m():
+    """BLOCK_K (so the K order) comes from the dtype alone; the tile grows with M and never shrinks."""
+    for dtype in DTYPES:
+        for n, k in [(1, 1), (100, 129), (72, 1000), (4096, 14336), (6144, 4096), (28672, 4096)]:
+            plans = [spec.plan(m, n, k, dtype) for m in (1, 2, 3, 7, 64, 199, 1024, 4096, 65536)]
+            assert {(p.block_k, p.k_tiles, p.even_k, p.precision) for p in plans} == {
+                (spec.BLOCK_K[dtype], common.cdiv(k, spec.BLOCK_K[dtype]), k % spec.BLOCK_K[dtype] == 0, "ieee")}
+            rungs = [spec.LADDERS[dtype].index(p.tiling) for p in plans]
+            assert rungs == sorted(rungs, reverse=True), (dtype, n, k, rungs)
+    assert spec.plan(4096, 28672, 4096, "bfloat16").tiling == spec.LADDERS["bfloat16"][0]
     assert [spec.tile_of(pid, 3, 2, 2) for pid in range(6)] == [(0, 0), (1, 0), (0, 1), (1, 1), (2, 0), (2, 1)]
