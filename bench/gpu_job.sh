@@ -7,7 +7,7 @@ OUT=${OUT:-gpu_results}
 RES=$(mktemp -d)
 mkdir -p "$OUT"
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 XLA_PYTHON_CLIENT_PREALLOCATE=false
-export BI_GIT_SHA=${BI_GIT_SHA:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}
+export BI_GIT_SHA=${BI_GIT_SHA:-}  # the commit measured; bench.report asks git when unset
 # The device image may lack pure-Python test/bench tools: wheels carried in .whl/ fill the gap.
 need() { python3 -c "import $1" 2>/dev/null || ls .whl/$2 2>/dev/null; }
 wheels=$(need absl 'absl_py-*'; need pytest 'pytest-[0-9]*' ; need pytest 'pluggy-*'; need pytest 'iniconfig-*'; \

@@ -16,14 +16,16 @@ def provenance() -> dict:
     import torch
     import triton
 
-    try:
-        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                             cwd=os.path.dirname(__file__)).stdout.strip()
-    except OSError:
-        sha = ""
+    sha = os.environ.get("BI_GIT_SHA", "")  # set by the caller: a copied tree's .git may lag its files
+    if not sha:
+        try:
+            sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                 cwd=os.path.dirname(__file__)).stdout.strip()
+        except OSError:
+            pass
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"CPU ({platform.processor() or platform.machine()}), interpreters: NOT GPU times"
     return {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), "device": device,
-            "git_sha": sha or os.environ.get("BI_GIT_SHA", "unknown"), "torch": torch.__version__,
+            "git_sha": sha or "unknown", "torch": torch.__version__,
             "triton": triton.__version__, "jax": jax.__version__, "python": platform.python_version()}
 
 

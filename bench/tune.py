@@ -64,14 +64,15 @@ TILES = [matmul_spec.Tiling(*t) for t in (
 
 
 def _force(tiling, dtype="bfloat16"):
-    """Every shape gets `tiling` (the ladder cut to one rung); BLOCK_K stays the spec's."""
+    """Every shape gets `tiling` (no decode tile, the ladder cut to one rung); BLOCK_K stays the spec's."""
+    matmul_spec.DECODE_MAX_M = 0
     matmul_spec.LADDERS[dtype] = (tiling,)
     jax.clear_caches()  # jit caches key on the function, not on the spec's constants
 
 
 def tune_matmul(tokens):
     """Time each tiling against cuBLAS (test_matmul.test_tilings_agree checks that they give the same bits)."""
-    ladders = dict(matmul_spec.LADDERS)
+    ladders, decode_max_m = dict(matmul_spec.LADDERS), matmul_spec.DECODE_MAX_M
     for name, (k, n) in matmul_spec.LLAMA3_8B.items():
         for m in tokens:
             sets = [(torch.randn(m, k, dtype=torch.bfloat16, device="cuda"),
@@ -87,6 +88,7 @@ def tune_matmul(tokens):
                 print(f"tune tiles time {name:7} M={m:5d} {dataclasses.astuple(tiling)}: {line}  "
                       f"cublas {cublas * 1e3:8.2f} us")
         matmul_spec.LADDERS.update(ladders)
+        matmul_spec.DECODE_MAX_M = decode_max_m
 
 
 def main(argv):

@@ -26,9 +26,8 @@ the SM count or any autotuning:
 No split-K: one accumulator per output element, so a zero row of a gives +0.0.
 
 The output tile (BLOCK_M, BLOCK_N, warps, stages) may change with M: plan(M,
-N, K, dtype) takes the largest tile of LADDERS that still gives MIN_PROGRAMS
-programs, so decode (small M) runs narrow tiles over many SMs and prefill
-large tiles. That changes no bit: the MMA sums each element's BLOCK_K products
+N, K, dtype) gives decode (M <= DECODE_MAX_M) a narrow tile over many SMs, and
+larger M the largest tile of LADDERS that still gives MIN_PROGRAMS programs. That changes no bit: the MMA sums each element's BLOCK_K products
 the same way whatever the tile's other dimensions and whichever instruction
 the tile gets (Hopper's wgmma for BLOCK_M >= 64, mma.sync below). Measured on
 the H100 (bench.tune matmul_tiles: eight tilings from 16x32 to 128x256, bf16
@@ -77,11 +76,15 @@ class Tiling:
 # The reduction order: K tile per precision (dtype, or "tf32" for fp32 with allow_tf32).
 BLOCK_K = {"bfloat16": 64, "float16": 64, "float32": 32, "tf32": 32}
 
-# Output tiles per precision, largest first; plan() takes the first that gives MIN_PROGRAMS programs (a
-# wave on ~132 SMs, give or take) at this (M, N), else the last. Timed on the H100 with bench.tune.
-_HALF = (Tiling(128, 256, 8, 8, 3), Tiling(128, 128, 8, 8, 4), Tiling(64, 128, 8, 4, 4), Tiling(64, 64, 8, 4, 4),
-         Tiling(16, 32, 8, 4, 4))
-_FP32 = (Tiling(128, 128, 8, 8, 3), Tiling(64, 64, 8, 4, 3), Tiling(16, 32, 8, 4, 3))
+# Output tiles, timed on the H100 with bench.tune matmul. Up to DECODE_MAX_M rows a narrow tile with a deep
+# pipeline streams the weight over many SMs; above, plan() climbs LADDERS (largest first) to the first tile
+# that gives MIN_PROGRAMS programs (about a wave on ~132 SMs) at this (M, N), else takes the last.
+DECODE_MAX_M = 32
+_HALF_DECODE = Tiling(16, 32, 8, 4, 8)
+_HALF = (Tiling(128, 256, 8, 8, 3), Tiling(128, 128, 8, 8, 4), Tiling(64, 64, 8, 4, 4))
+_FP32_DECODE = Tiling(16, 32, 8, 4, 4)
+_FP32 = (Tiling(128, 128, 8, 8, 3), Tiling(64, 64, 8, 4, 3))
+DECODE_TILES = {"bfloat16": _HALF_DECODE, "float16": _HALF_DECODE, "float32": _FP32_DECODE, "tf32": _FP32_DECODE}
 LADDERS = {"bfloat16": _HALF, "float16": _HALF, "float32": _FP32, "tf32": _FP32}
 MIN_PROGRAMS = 96
 
@@ -122,10 +125,18 @@ def precision_key(dtype: str, allow_tf32: bool) -> str:
 def plan(m: int, n: int, k: int, dtype: str, allow_tf32: bool = False) -> Plan:
     """The K tiling (from K and the dtype alone: the reduction order) and the output tile for this M."""
     key = precision_key(common.dtype_name(dtype), allow_tf32)
-    ladder = LADDERS[key]
-    tiling = next((t for t in ladder if common.cdiv(m, t.block_m) * common.cdiv(n, t.block_n) >= MIN_PROGRAMS),
-                  ladder[-1])
+    if m <= DECODE_MAX_M:
+        tiling = DECODE_TILES[key]
+    else:
+        ladder = LADDERS[key]
+        tiling = next((t for t in ladder if common.cdiv(m, t.block_m) * common.cdiv(n, t.block_n) >= MIN_PROGRAMS),
+                      ladder[-1])
     return Plan(tiling, k, BLOCK_K[key], "tf32" if key == "tf32" else "ieee")
+
+
+def tilings(key: str) -> tuple[Tiling, ...]:
+    """Every output tile plan() may pick for a precision key."""
+    return (*LADDERS[key], DECODE_TILES[key])
 
 
 def tile_of(pid: int, tiles_m: int, tiles_n: int, group_m: int) -> tuple[int, int]:

@@ -22,8 +22,6 @@ DTYPES = common.FLOAT_DTYPES
 K, N = 129, 100            # odd against every BLOCK_K and BLOCK_N: masked edges on both
 LONG_K, LONG_N = 1000, 72  # 16 K tiles of 64, the last one masked
 BATCH_SIZES = (1, 2, 3, 7, 64, 199) + ((1024,) if harness.ON_GPU else ())
-# With this few programs asked of a tile, the batches above cross rungs of every ladder at N = 100.
-FEW_PROGRAMS = 4
 
 
 def arrays(rng, dtype, m=7, k=K, n=N, bias=True, batch=None):
@@ -87,14 +85,13 @@ def test_tf32_only_when_asked(backend, rng):
     """allow_tf32=True is held to the TF32 bound (the interpreters compute it in full fp32); the default is IEEE."""
     inputs = arrays(rng, "float32")
     assert_within(call(backend, "linear", inputs, allow_tf32=True), *exact_and_bound(inputs, "float32", True), "tf32")
-    assert spec.plan(N, K, "float32").precision == "ieee" and spec.plan(N, K, "float32", True).precision == "tf32"
-    assert spec.plan(N, K, "bfloat16", True).precision == "ieee"
+    assert spec.plan(7, N, K, "float32").precision == "ieee" and spec.plan(7, N, K, "float32", True).precision == "tf32"
+    assert spec.plan(7, N, K, "bfloat16", True).precision == "ieee"
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_batch_invariant(backend, rng, monkeypatch, dtype):
-    """Every row alone and in batches of every size; the batches take different tiles (FEW_PROGRAMS)."""
-    monkeypatch.setattr(spec, "MIN_PROGRAMS", FEW_PROGRAMS)
+def test_batch_invariant(backend, rng, dtype):
+    """Every row alone and in batches of every size; the batches take different tiles."""
     assert spec.plan(1, N, K, dtype).tiling != spec.plan(199, N, K, dtype).tiling
     harness.assert_batch_invariant(lambda inputs: (call(backend, "linear", inputs),),
                                    lambda n: arrays(rng, dtype, m=n), BATCH_SIZES)
@@ -104,10 +101,11 @@ def test_batch_invariant(backend, rng, monkeypatch, dtype):
 def test_tilings_agree(backend, rng, monkeypatch, dtype):
     """Every tile of the ladder gives the same bits on the same inputs (the contract lets the tile follow M)."""
     inputs = arrays(rng, dtype, m=5, k=LONG_K, n=LONG_N)
-    ladder = spec.LADDERS[spec.precision_key(dtype, False)]
+    ladder = spec.tilings(dtype)
+    monkeypatch.setattr(spec, "DECODE_MAX_M", 0)
     outs = []
     for tiling in ladder:
-        monkeypatch.setitem(spec.LADDERS, spec.precision_key(dtype, False), (tiling,))
+        monkeypatch.setitem(spec.LADDERS, dtype, (tiling,))
         outs.append(call(backend, "linear", inputs))
     for tiling, out in zip(ladder[1:], outs[1:]):
         harness.assert_bitwise_equal(out, outs[0], f"{tiling} vs {ladder[0]}")
@@ -319,7 +317,8 @@ def test_spec_reduction_order_ignores_m():
             plans = [spec.plan(m, n, k, dtype) for m in (1, 2, 3, 7, 64, 199, 1024, 4096, 65536)]
             assert {(p.block_k, p.k_tiles, p.even_k, p.precision) for p in plans} == {
                 (spec.BLOCK_K[dtype], common.cdiv(k, spec.BLOCK_K[dtype]), k % spec.BLOCK_K[dtype] == 0, "ieee")}
-            rungs = [spec.LADDERS[dtype].index(p.tiling) for p in plans]
-            assert rungs == sorted(rungs, reverse=True), (dtype, n, k, rungs)
+            areas = [p.tiling.block_m * p.tiling.block_n for p in plans]
+            assert areas == sorted(areas), (dtype, n, k, areas)
     assert spec.plan(4096, 28672, 4096, "bfloat16").tiling == spec.LADDERS["bfloat16"][0]
+    assert spec.plan(1, 28672, 4096, "bfloat16").tiling == spec.DECODE_TILES["bfloat16"]
     assert [spec.tile_of(pid, 3, 2, 2) for pid in range(6)] == [(0, 0), (1, 0), (0, 1), (1, 1), (2, 0), (2, 1)]
