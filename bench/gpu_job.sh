@@ -2,6 +2,7 @@
 # One call on a GPU machine: the parity tests, then every benchmark. Results in $OUT:
 # tests.log, bench.log and results.tgz (CSV, JSON and PNG of each op, refreshed after each op).
 #   bash bench/gpu_job.sh [op ...]      (default: every op in bench/__main__.py)
+#   BI_TESTS='parity_tests/test_x.py ...' runs those tests only; BI_GIT_SHA names the commit measured.
 set -uo pipefail
 OUT=${OUT:-gpu_results}
 RES=$(mktemp -d)
@@ -17,7 +18,7 @@ if [ -n "$wheels" ]; then
 fi
 workers=$(python3 -c "import xdist" 2>/dev/null && echo "-n 8")
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,temperature.gpu --format=csv | tee "$OUT/tests.log"
-python3 -m pytest parity_tests -q $workers 2>&1 | tee -a "$OUT/tests.log" | tail -15
+python3 -m pytest ${BI_TESTS:-parity_tests} -q $workers 2>&1 | tee -a "$OUT/tests.log" | tail -15
 ops=${*:-$(python3 -c "from bench.__main__ import OPS; print(*OPS)")}
 for op in $ops; do
   python3 -m bench "$op" --out "$RES" 2>&1 | grep -v "^I1\|^W1\|UserWarning\|_warn_once" | tee -a "$OUT/bench.log"
