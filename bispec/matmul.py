@@ -27,12 +27,13 @@ No split-K: one accumulator per output element, so a zero row of a gives +0.0.
 
 The output tile (BLOCK_M, BLOCK_N, warps, stages) may change with M: plan(M,
 N, K, dtype) gives decode (M <= DECODE_MAX_M) a narrow tile over many SMs, and
-larger M the largest tile of LADDERS that still gives MIN_PROGRAMS programs. That changes no bit: the MMA sums each element's BLOCK_K products
-the same way whatever the tile's other dimensions and whichever instruction
-the tile gets (Hopper's wgmma for BLOCK_M >= 64, mma.sync below). Measured on
-the H100 (bench.tune matmul_tiles: eight tilings from 16x32 to 128x256, bf16
-and fp16, Llama-3-8B qkv and down and an odd 1000 -> 300: all the same bits,
-both frameworks), and tested by test_matmul.test_tilings_agree on every run.
+larger M the largest tile of LADDERS that still gives MIN_PROGRAMS programs.
+That changes no bit: the MMA sums each element's BLOCK_K products the same way
+whatever the tile's other dimensions and whichever instruction the tile gets
+(Hopper's wgmma for BLOCK_M >= 64, mma.sync below). Measured on the H100 on
+2026-11-28 (eight tilings from 16x32 to 128x256, bf16 and fp16, Llama-3-8B qkv
+and down and an odd 1000 -> 300: all the same bits, both frameworks), and
+tested by test_matmul.test_tilings_agree on every run.
 M is also kept out of the compiled kernel (do_not_specialize).
 
 Without a GPU the kernels run in interpreters, whose dot (NumPy's matmul) sums
