@@ -20,9 +20,8 @@ LINES = {
     "torch_eager": "Non-batch-invariant (CUDA): F.layer_norm",
     "torch_compile": "Non-batch-invariant: torch.compile(F.layer_norm)",
     "xla": "Non-batch-invariant: XLA jit (jnp)",
-    "bitorch": "Batch-invariant (Triton): bitorch",
-    "bijax": "Batch-invariant (Pallas): bijax",
-    "limit": "Limit: bytes / measured copy bandwidth",
+    **sweep.OUR_LINES,
+    **sweep.COPY_LIMIT_LINE,
 }
 
 

@@ -32,8 +32,7 @@ SIZE, CPU_SIZE = 0, 9
 LINES = {
     "cublas": "Non-batch-invariant (cuBLAS): F.linear",
     "xla": "Non-batch-invariant: XLA jit (jnp.dot)",
-    "bitorch": "Batch-invariant (Triton): bitorch",
-    "bijax": "Batch-invariant (Pallas): bijax",
+    **sweep.OUR_LINES,
     "limit": "Limit: max(FLOPs / cuBLAS bf16 peak, bytes / copy bandwidth)",
 }
 PEAK_SIZE = 8192  # the large cuBLAS bf16 matmul that measures the achievable matmul rate

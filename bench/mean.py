@@ -18,9 +18,8 @@ LINES = {
     "torch_eager": "Non-batch-invariant (CUDA): torch x.mean(-1)",
     "torch_compile": "Non-batch-invariant: torch.compile",
     "xla": "Non-batch-invariant: XLA jit (jnp.mean)",
-    "bitorch": "Batch-invariant (Triton): bitorch",
-    "bijax": "Batch-invariant (Pallas): bijax",
-    "limit": "Limit: bytes / measured copy bandwidth",
+    **sweep.OUR_LINES,
+    **sweep.COPY_LIMIT_LINE,
 }
 
 

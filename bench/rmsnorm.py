@@ -21,9 +21,8 @@ LINES = {
     "torch_compile": "Non-batch-invariant: torch.compile (HF-style)",
     "xla": "Non-batch-invariant: XLA jit (jnp)",
     "hf_eager": "Batch-invariant (Python): HF-style eager torch",
-    "bitorch": "Batch-invariant (Triton): bitorch",
-    "bijax": "Batch-invariant (Pallas): bijax",
-    "limit": "Limit: bytes / measured copy bandwidth",
+    **sweep.OUR_LINES,
+    **sweep.COPY_LIMIT_LINE,
 }
 
 

@@ -20,9 +20,8 @@ def lines(op: str) -> dict[str, str]:
         "torch_eager": f"Non-batch-invariant (CUDA): torch.{op}",
         "torch_compile": f"Non-batch-invariant: torch.compile of torch.{op}",
         "xla": f"Non-batch-invariant: XLA jit of jax.nn.{op}",
-        "bitorch": "Batch-invariant (Triton): bitorch",
-        "bijax": "Batch-invariant (Pallas): bijax",
-        "limit": "Limit: bytes / measured copy bandwidth",
+        **sweep.OUR_LINES,
+        **sweep.COPY_LIMIT_LINE,
     }
 
 

@@ -11,6 +11,9 @@ from bench import timing
 
 OURS = ("bitorch", "bijax")
 PEERS = ("torch_compile", "xla")
+# Legend labels every op's LINES shares: ours, and the copy-bandwidth limit (matmul has its own limit).
+OUR_LINES = {"bitorch": "Batch-invariant (Triton): bitorch", "bijax": "Batch-invariant (Pallas): bijax"}
+COPY_LIMIT_LINE = {"limit": "Limit: bytes / measured copy bandwidth"}
 
 
 def run(tokens_sweep, call_inputs: Callable[[int], tuple], nbytes: Callable[[int], int],

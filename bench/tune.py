@@ -41,11 +41,13 @@ def tune_rmsnorm(tokens, hidden=8192):
         rms_spec.num_warps = lambda h, warps=warps: warps
         jax.clear_caches()
         for m in tokens:
-            sets, jsets = _sets(lambda: (*(torch.randn(m, hidden, dtype=torch.bfloat16, device="cuda") for _ in range(2)),
-                                         torch.randn(hidden, dtype=torch.bfloat16, device="cuda")), 4 * m * hidden * 2)
-            print(f"tune rmsnorm tokens={m:5d} num_warps={warps:2d}: " + _both(
-                lambda x, r, w: bitorch.rms_norm(x, w, residual=r), jax.jit(lambda x, r, w: bijax.rms_norm(x, w, residual=r)),
-                sets, jsets))
+            def draw(m=m):  # x, residual, weight
+                return (*(torch.randn(m, hidden, dtype=torch.bfloat16, device="cuda") for _ in range(2)),
+                        torch.randn(hidden, dtype=torch.bfloat16, device="cuda"))
+            sets, jsets = _sets(draw, 4 * m * hidden * 2)
+            line = _both(lambda x, r, w: bitorch.rms_norm(x, w, residual=r),
+                         jax.jit(lambda x, r, w: bijax.rms_norm(x, w, residual=r)), sets, jsets)
+            print(f"tune rmsnorm tokens={m:5d} num_warps={warps:2d}: {line}")
 
 
 def tune_softmax(tokens, vocab=128256):
@@ -66,10 +68,10 @@ TILES = [matmul_spec.Tiling(*t) for t in (  # (BLOCK_M, BLOCK_N, GROUP_M, warps,
 
 
 def _force(tiling, dtype="bfloat16"):
-    """Every shape gets `tiling` (no decode tile, the ladder cut to one rung); BLOCK_K stays the spec's."""
+    """Every shape gets `tiling` (no decode tile, the ladder cut to one rung); BLOCK_K stays the spec's.
+    (Only bitorch is timed: bijax's jit caches would also need jax.clear_caches().)"""
     matmul_spec.DECODE_MAX_M = 0
     matmul_spec.LADDERS[dtype] = (tiling,)
-    jax.clear_caches()  # jit caches key on the function, not on the spec's constants
 
 
 def tune_matmul(tokens):
