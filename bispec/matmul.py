@@ -27,7 +27,8 @@ No split-K: one accumulator per output element, so a zero row of a gives +0.0.
 
 The output tile (BLOCK_M, BLOCK_N, warps, stages) may change with M: plan(M,
 N, K, dtype) gives decode (M <= DECODE_MAX_M) a narrow tile over many SMs, and
-larger M the largest tile of LADDERS that still gives MIN_PROGRAMS programs.
+larger M the tile of LADDERS with the least estimated time: waves of WAVE
+programs times the tile's area over its measured rate.
 That changes no bit: the MMA sums each element's BLOCK_K products the same way
 whatever the tile's other dimensions and whichever instruction the tile gets
 (Hopper's wgmma for BLOCK_M >= 64, mma.sync below). Measured on the H100 on
@@ -72,22 +73,24 @@ class Tiling:
     group_m: int     # tile order: GROUP_M row tiles share the same column tiles (L2 reuse); order never affects bits
     num_warps: int
     num_stages: int
+    rate: float = 1.0  # measured throughput per SM relative to the largest tile (plan()'s cost model)
 
 
 # The reduction order: K tile per precision (dtype, or "tf32" for fp32 with allow_tf32).
 BLOCK_K = {"bfloat16": 64, "float16": 64, "float32": 32, "tf32": 32}
 
 # Output tiles, timed on the H100 with bench.tune matmul. Up to DECODE_MAX_M rows a narrow tile with a deep
-# pipeline streams the weight over many SMs; above, plan() climbs LADDERS (largest first) to the first tile
-# that gives MIN_PROGRAMS programs (about a wave on ~132 SMs) at this (M, N), else takes the last.
+# pipeline streams the weight over many SMs; above, plan() takes the tile of LADDERS whose programs, run in
+# waves of WAVE (the H100's 132 SMs), finish first: waves * BLOCK_M * BLOCK_N / rate (ties: the larger tile).
 DECODE_MAX_M = 32
+WAVE = 132
 _HALF_DECODE = Tiling(16, 32, 8, 4, 8)
-_HALF = (Tiling(128, 256, 8, 8, 3), Tiling(128, 128, 8, 8, 4), Tiling(64, 64, 8, 4, 4))
+_HALF = (Tiling(128, 256, 8, 8, 3), Tiling(128, 128, 8, 8, 5, 0.85), Tiling(128, 64, 8, 4, 8, 0.75),
+         Tiling(64, 64, 8, 4, 8, 0.6))
 _FP32_DECODE = Tiling(16, 32, 8, 4, 4)
-_FP32 = (Tiling(128, 128, 8, 8, 3), Tiling(64, 64, 8, 4, 3))
+_FP32 = (Tiling(128, 128, 8, 8, 3), Tiling(64, 64, 8, 4, 3, 0.6))
 DECODE_TILES = {"bfloat16": _HALF_DECODE, "float16": _HALF_DECODE, "float32": _FP32_DECODE, "tf32": _FP32_DECODE}
 LADDERS = {"bfloat16": _HALF, "float16": _HALF, "float32": _FP32, "tf32": _FP32}
-MIN_PROGRAMS = 96
 
 # Limits: Pallas' Triton lowering indexes with int32; grid axes 1 and 2 hold at most 65535.
 MAX_ELEMENTS = 2**31 - 1
@@ -129,9 +132,10 @@ def plan(m: int, n: int, k: int, dtype: str, allow_tf32: bool = False) -> Plan:
     if m <= DECODE_MAX_M:
         tiling = DECODE_TILES[key]
     else:
-        ladder = LADDERS[key]
-        tiling = next((t for t in ladder if common.cdiv(m, t.block_m) * common.cdiv(n, t.block_n) >= MIN_PROGRAMS),
-                      ladder[-1])
+        def cost(t: Tiling) -> float:
+            waves = common.cdiv(common.cdiv(m, t.block_m) * common.cdiv(n, t.block_n), WAVE)
+            return waves * t.block_m * t.block_n / t.rate
+        tiling = min(LADDERS[key], key=cost)  # min keeps the first (largest) of equal costs
     return Plan(tiling, k, BLOCK_K[key], "tf32" if key == "tf32" else "ieee")
 
 

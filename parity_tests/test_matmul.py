@@ -311,14 +311,12 @@ def test_jax_kernel_ran_jit_and_vmap(rng):
 
 
 def test_spec_reduction_order_ignores_m():
-    """BLOCK_K (so the K order) comes from the dtype alone; the tile grows with M and never shrinks."""
+    """BLOCK_K (so the K order) comes from the dtype alone, whichever tile M gets."""
     for dtype in DTYPES:
         for n, k in [(1, 1), (100, 129), (72, 1000), (4096, 14336), (6144, 4096), (28672, 4096)]:
             plans = [spec.plan(m, n, k, dtype) for m in (1, 2, 3, 7, 64, 199, 1024, 4096, 65536)]
             assert {(p.block_k, p.k_tiles, p.even_k, p.precision) for p in plans} == {
                 (spec.BLOCK_K[dtype], common.cdiv(k, spec.BLOCK_K[dtype]), k % spec.BLOCK_K[dtype] == 0, "ieee")}
-            areas = [p.tiling.block_m * p.tiling.block_n for p in plans]
-            assert areas == sorted(areas), (dtype, n, k, areas)
     assert spec.plan(4096, 28672, 4096, "bfloat16").tiling == spec.LADDERS["bfloat16"][0]
     assert spec.plan(1, 28672, 4096, "bfloat16").tiling == spec.DECODE_TILES["bfloat16"]
     assert [spec.tile_of(pid, 3, 2, 2) for pid in range(6)] == [(0, 0), (1, 0), (0, 1), (1, 1), (2, 0), (2, 1)]
