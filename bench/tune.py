@@ -1,4 +1,4 @@
-"""Time candidate spec constants on the GPU: python -m bench.tune rmsnorm|softmax|matmul.
+"""Time candidate spec constants on the GPU: python -m bench.tune rmsnorm|mean|softmax|matmul.
 
 Each candidate is applied by setting the spec's constants (both frameworks read
 them at call time), then timed like the bench (CUDA graph / one jit, CUPTI).
@@ -19,6 +19,7 @@ import bijax  # noqa: E402
 import bitorch  # noqa: E402
 from bench import timing  # noqa: E402
 from bispec import matmul as matmul_spec  # noqa: E402
+from bispec import reduce as reduce_spec  # noqa: E402
 from bispec import rms_norm as rms_spec  # noqa: E402
 from bispec import softmax as softmax_spec  # noqa: E402
 
@@ -50,6 +51,18 @@ def tune_rmsnorm(tokens, hidden=8192):
             print(f"tune rmsnorm tokens={m:5d} num_warps={warps:2d}: {line}")
 
 
+def tune_mean(tokens, hidden=8192):
+    peer = torch.compile(lambda x: torch.mean(x, -1))
+    for warps in (4, 8, 16):
+        reduce_spec.row_warps = lambda r, warps=warps: warps
+        jax.clear_caches()
+        for m in tokens:
+            sets, jsets = _sets(lambda: (torch.randn(m, hidden, dtype=torch.bfloat16, device="cuda"),), m * hidden * 2)
+            compiled = timing.device_ms([lambda s=s: peer(*s) for s in sets], timing.torch_sync)
+            print(f"tune mean tokens={m:5d} num_warps={warps:2d}: torch.compile {compiled * 1e3:8.2f} us  "
+                  + _both(lambda x: bitorch.mean(x, -1), jax.jit(lambda x: bijax.mean(x, -1)), sets, jsets))
+
+
 def tune_softmax(tokens, vocab=128256):
     for chunk, warps in ((2048, 2), (4096, 4), (8192, 8), (16384, 16), (4096, 8), (8192, 4)):
         softmax_spec.CHUNK, softmax_spec.CHUNK_WARPS = chunk, warps
@@ -61,10 +74,9 @@ def tune_softmax(tokens, vocab=128256):
 
 
 TILES = [matmul_spec.Tiling(*t) for t in (  # (BLOCK_M, BLOCK_N, GROUP_M, warps, stages)
-    (128, 256, 8, 8, 3), (128, 128, 8, 8, 4), (128, 64, 8, 4, 6), (64, 64, 8, 4, 6), (16, 32, 8, 4, 8),
-    # deeper pipelines for the 128..1024-row gap (issue 3)
-    (128, 256, 8, 8, 4), (128, 128, 8, 8, 3), (128, 128, 8, 8, 5), (128, 128, 4, 8, 4), (64, 256, 8, 8, 4),
-    (64, 128, 8, 4, 6), (128, 64, 8, 4, 8), (64, 64, 8, 4, 8))]
+    (128, 256, 8, 8, 3), (128, 128, 8, 8, 5), (128, 64, 8, 4, 8), (64, 64, 8, 4, 8), (16, 32, 8, 4, 8),
+    # the 256..512-row gap (issue 3): a fourth stage for the large tile
+    (128, 256, 8, 8, 4), (128, 256, 4, 8, 4))]
 
 
 def _force(tiling, dtype="bfloat16"):
@@ -97,7 +109,7 @@ def tune_matmul(tokens):
 
 def main(argv):
     tokens = [int(t) for t in flags.FLAGS.tokens]
-    {"rmsnorm": tune_rmsnorm, "softmax": tune_softmax, "matmul": tune_matmul}[argv[1]](tokens)
+    {"rmsnorm": tune_rmsnorm, "mean": tune_mean, "softmax": tune_softmax, "matmul": tune_matmul}[argv[1]](tokens)
 
 
 if __name__ == "__main__":

@@ -85,7 +85,7 @@ BLOCK_K = {"bfloat16": 64, "float16": 64, "float32": 32, "tf32": 32}
 DECODE_MAX_M = 32
 WAVE = 132
 _HALF_DECODE = Tiling(16, 32, 8, 4, 8)
-_HALF = (Tiling(128, 256, 8, 8, 3), Tiling(128, 128, 8, 8, 5, 0.85), Tiling(128, 64, 8, 4, 8, 0.75),
+_HALF = (Tiling(128, 256, 8, 8, 4), Tiling(128, 128, 8, 8, 5, 0.85), Tiling(128, 64, 8, 4, 8, 0.75),
          Tiling(64, 64, 8, 4, 8, 0.6))
 _FP32_DECODE = Tiling(16, 32, 8, 4, 4)
 _FP32 = (Tiling(128, 128, 8, 8, 3), Tiling(64, 64, 8, 4, 3, 0.6))
