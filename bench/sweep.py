@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import statistics
 from typing import Callable
 
 import jax
@@ -17,7 +18,8 @@ COPY_LIMIT_LINE = {"limit": "Limit: bytes / measured copy bandwidth"}
 
 
 def run(tokens_sweep, call_inputs: Callable[[int], tuple], nbytes: Callable[[int], int],
-        torch_lines: dict[str, Callable], jax_lines: dict[str, Callable], reps: int) -> tuple[dict, list[dict]]:
+        torch_lines: dict[str, Callable], jax_lines: dict[str, Callable], reps: int,
+        rounds: int = 1) -> tuple[dict, list[dict]]:
     """Time every line at every token count.
 
     call_inputs(tokens) -> the torch tensors of one call, weights included. It is
@@ -25,6 +27,10 @@ def run(tokens_sweep, call_inputs: Callable[[int], tuple], nbytes: Callable[[int
     input: XLA would otherwise fuse the back-to-back calls into one kernel through
     it. JAX lines get the same bytes through DLPack. A line's function returns its
     output (a tensor/array or a tuple of them).
+
+    With rounds > 1 the lines are timed in turn, round after round, and each keeps
+    its median round: a card that heats (and slows) during the sweep then weighs
+    on every line alike, not on whichever is timed last.
     """
     bandwidth = timing.copy_bandwidth_gbs()
     rows = []
@@ -33,12 +39,23 @@ def run(tokens_sweep, call_inputs: Callable[[int], tuple], nbytes: Callable[[int
         sets = [call_inputs(tokens) for _ in range(timing.input_sets_for(size))]
         jsets = [tuple(jax.dlpack.from_dlpack(t) for t in s) for s in sets]
         row = {"tokens": tokens}
+        runners = {}
         for key, fn in torch_lines.items():
             calls = [functools.partial(fn, *s) for s in sets]
             runner = _guard(key, lambda calls=calls: timing.torch_runner(calls))
-            row[key] = runner and timing.line_ms(key, runner, len(sets), timing.torch_sync, reps)
+            if runner:
+                runners[key] = (runner, timing.torch_sync)
+            else:
+                row[key] = None
         for key, fn in jax_lines.items():
-            row[key] = timing.line_ms(key, timing.jax_runner(fn, jsets), len(jsets), timing.jax_sync, reps)
+            runners[key] = (timing.jax_runner(fn, jsets), timing.jax_sync)
+        times = {key: [] for key in runners}
+        for _ in range(rounds):
+            for key, (runner, sync) in runners.items():
+                t = timing.line_ms(key, runner, len(sets), sync, reps)
+                if t is not None:
+                    times[key].append(t)
+        row.update({key: statistics.median_low(ts) if ts else None for key, ts in times.items()})
         row["limit"] = size / bandwidth / 1e6
         peer = min((row[k] for k in PEERS if row.get(k)), default=float("inf"))
         for key in OURS:
