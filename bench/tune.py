@@ -73,10 +73,11 @@ def tune_softmax(tokens, vocab=128256):
                   + _both(bitorch.softmax, jax.jit(bijax.softmax), sets, jsets))
 
 
-TILES = [matmul_spec.Tiling(*t) for t in (  # (BLOCK_M, BLOCK_N, GROUP_M, warps, stages)
-    (128, 256, 8, 8, 3), (128, 128, 8, 8, 5), (128, 64, 8, 4, 8), (64, 64, 8, 4, 8), (16, 32, 8, 4, 8),
-    # the 256..512-row gap (issue 3): a fourth stage for the large tile
-    (128, 256, 8, 8, 4), (128, 256, 4, 8, 4))]
+TILES = [matmul_spec.Tiling(*t) for t in (  # (BLOCK_M, BLOCK_N, GROUP_M, warps, stages, rate, BLOCK_N2)
+    (128, 256, 8, 8, 4), (128, 128, 8, 8, 5), (128, 64, 8, 4, 8), (64, 64, 8, 4, 8),
+    # two column blocks: 192- and 96-wide tiles, for the waves of the 256..512-row gap (issue 3)
+    (128, 128, 8, 8, 4, 1.0, 64), (128, 128, 8, 8, 3, 1.0, 64), (64, 128, 8, 4, 4, 1.0, 64),
+    (64, 128, 8, 4, 6, 1.0, 64), (128, 64, 8, 4, 6, 1.0, 32))]
 
 
 def _force(tiling, dtype="bfloat16"):

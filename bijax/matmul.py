@@ -25,9 +25,9 @@ from bispec import matmul as spec
 from bijax import _launch
 
 
-def _tile(pid, m: int, n: int, block_m: int, block_n: int, group_m: int):
+def _tile(pid, m: int, n: int, block_m: int, width: int, group_m: int):
     """Grouped tile order (bispec.matmul.tile_of)."""
-    tiles_m, tiles_n = common.cdiv(m, block_m), common.cdiv(n, block_n)
+    tiles_m, tiles_n = common.cdiv(m, block_m), common.cdiv(n, width)
     per_group = group_m * tiles_n
     first_m = (pid // per_group) * group_m
     rows = jnp.minimum(tiles_m - first_m, group_m)
@@ -41,31 +41,25 @@ def _dot_acc(acc, a, b, *, weight_nk: bool, precision):
 
 
 class _Tile:
-    """One program's output tile: row/column offsets and edge masks."""
+    """One program's output rows, or one column block of it: offsets and edge masks."""
 
-    def __init__(self, pid_m, pid_n, m: int, n: int, block_m: int, block_n: int):
-        self.m0, self.n0 = pid_m * block_m, pid_n * block_n
-        self.rows = pl.ds(self.m0, block_m)
-        self.cols = pl.ds(self.n0, block_n)
-        self.mask_m = (self.m0 + jnp.arange(block_m)) < m
-        self.mask_n = (self.n0 + jnp.arange(block_n)) < n
+    def __init__(self, pid_m, n0, m: int, n: int, block_m: int, block_n: int):
+        self.rows = pl.ds(pid_m * block_m, block_m)
+        self.cols = pl.ds(n0, block_n)
+        self.mask_m = (pid_m * block_m + jnp.arange(block_m)) < m
+        self.mask_n = (n0 + jnp.arange(block_n)) < n
         self.mask = self.mask_m[:, None] & self.mask_n[None, :]
 
 
-def _load_tiles(a_ref, b_ref, tile: _Tile, kt, p: spec.Plan, weight_nk: bool):
-    """K tile kt of a (BLOCK_M, BLOCK_K) and b (BLOCK_K, BLOCK_N), or (BLOCK_N, BLOCK_K) with weight_nk;
-    zeros past the edges."""
+def _load_tile(ref, rows, mask_rows, kt, p: spec.Plan, k_last: bool):
+    """K tile kt of an operand: ref[rows, k] (k_last) or ref[k, rows]; zeros past the edges."""
     bk = p.block_k
     ks = pl.ds(kt * bk, bk)
-    if p.even_k:
-        a_mask, b_mask = tile.mask_m[:, None], (tile.mask_n[:, None] if weight_nk else tile.mask_n[None, :])
-    else:
+    mask = mask_rows[:, None] if k_last else mask_rows[None, :]
+    if not p.even_k:
         k_ok = jnp.arange(bk) < p.k - kt * bk
-        a_mask = tile.mask_m[:, None] & k_ok[None, :]
-        b_mask = (tile.mask_n[:, None] & k_ok[None, :]) if weight_nk else (k_ok[:, None] & tile.mask_n[None, :])
-    a = plgpu.load(a_ref.at[tile.rows, ks], mask=a_mask, other=0)
-    b = plgpu.load(b_ref.at[tile.cols, ks] if weight_nk else b_ref.at[ks, tile.cols], mask=b_mask, other=0)
-    return a, b
+        mask = mask & (k_ok[None, :] if k_last else k_ok[:, None])
+    return plgpu.load(ref.at[rows, ks] if k_last else ref.at[ks, rows], mask=mask, other=0)
 
 
 def _epilogue(total, bias_ref, out_ref, tile: _Tile):
@@ -76,17 +70,23 @@ def _epilogue(total, bias_ref, out_ref, tile: _Tile):
 
 
 def _matmul_kernel(a_ref, b_ref, *refs, m, n, p: spec.Plan, weight_nk, precision, has_bias):
-    """One program per output tile: the K tiles in ascending order into one accumulator (bitorch's matmul_kernel)."""
+    """One program per output tile: the K tiles in ascending order into one accumulator per column block
+    (bitorch's matmul_kernel)."""
     bias_ref, out_ref = refs if has_bias else (None, refs[0])
     t = p.tiling
-    tile = _Tile(*_tile(pl.program_id(0), m, n, t.block_m, t.block_n, t.group_m), m, n, t.block_m, t.block_n)
+    pid_m, pid_n = _tile(pl.program_id(0), m, n, t.block_m, t.width, t.group_m)
+    blocks = [_Tile(pid_m, pid_n * t.width, m, n, t.block_m, t.block_n)]
+    if t.block_n2:
+        blocks.append(_Tile(pid_m, pid_n * t.width + t.block_n, m, n, t.block_m, t.block_n2))
 
-    def body(kt, acc):
-        a, b = _load_tiles(a_ref, b_ref, tile, kt, p, weight_nk)
-        return _dot_acc(acc, a, b, weight_nk=weight_nk, precision=precision)
+    def body(kt, accs):
+        a = _load_tile(a_ref, blocks[0].rows, blocks[0].mask_m, kt, p, k_last=True)
+        return tuple(_dot_acc(acc, a, _load_tile(b_ref, blk.cols, blk.mask_n, kt, p, k_last=weight_nk),
+                              weight_nk=weight_nk, precision=precision) for acc, blk in zip(accs, blocks))
 
-    acc = lax.fori_loop(0, p.k_tiles, body, jnp.zeros((t.block_m, t.block_n), jnp.float32))
-    _epilogue(acc, bias_ref, out_ref, tile)
+    accs = lax.fori_loop(0, p.k_tiles, body, tuple(jnp.zeros(blk.mask.shape, jnp.float32) for blk in blocks))
+    for acc, blk in zip(accs, blocks):
+        _epilogue(acc, bias_ref, out_ref, blk)
 
 
 def _run(a, b, bias, *, weight_nk: bool, allow_tf32: bool, shared_b: bool):
@@ -96,7 +96,7 @@ def _run(a, b, bias, *, weight_nk: bool, allow_tf32: bool, shared_b: bool):
     p = spec.plan(m, n, k, common.dtype_name(a.dtype), allow_tf32)
     t = p.tiling
     precision = lax.Precision.HIGH if p.precision == "tf32" else lax.Precision.HIGHEST  # HIGH lowers to TF32
-    tiles = common.cdiv(m, t.block_m) * common.cdiv(n, t.block_n)
+    tiles = common.cdiv(m, t.block_m) * common.cdiv(n, t.width)
     a_spec = pl.BlockSpec((None, m, k), lambda i, bt: (bt, 0, 0))
     b_spec = pl.BlockSpec((None, *b.shape[1:]), (lambda i, bt: (0, 0, 0)) if shared_b else (lambda i, bt: (bt, 0, 0)))
     bias_spec = [pl.BlockSpec((n,), lambda i, bt: (0,))] if bias is not None else []

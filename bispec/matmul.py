@@ -28,7 +28,10 @@ No split-K: one accumulator per output element, so a zero row of a gives +0.0.
 The output tile (BLOCK_M, BLOCK_N, warps, stages) may change with M: plan(M,
 N, K, dtype) gives decode (M <= DECODE_MAX_M) a narrow tile over many SMs, and
 larger M the tile of LADDERS with the least estimated time: waves of WAVE
-programs times the tile's area over its measured rate.
+programs times the tile's area over its measured rate. A tile may be two
+column blocks side by side (BLOCK_N + BLOCK_N2, each with its own accumulator):
+widths such as 192 that Triton's power-of-two blocks cannot take, chosen when
+they fit the output into fewer waves.
 That changes no bit: the MMA sums each element's BLOCK_K products the same way
 whatever the tile's other dimensions and whichever instruction the tile gets
 (Hopper's wgmma for BLOCK_M >= 64, mma.sync below). Measured on the H100 on
@@ -74,6 +77,12 @@ class Tiling:
     num_warps: int
     num_stages: int
     rate: float = 1.0  # measured throughput per SM relative to the largest tile (plan()'s cost model)
+    block_n2: int = 0  # a second column block beside the first (own accumulator): widths that are no power of 2
+
+    @property
+    def width(self) -> int:
+        """Columns of one output tile."""
+        return self.block_n + self.block_n2
 
 
 # The reduction order: K tile per precision (dtype, or "tf32" for fp32 with allow_tf32).
@@ -85,8 +94,8 @@ BLOCK_K = {"bfloat16": 64, "float16": 64, "float32": 32, "tf32": 32}
 DECODE_MAX_M = 32
 WAVE = 132
 _HALF_DECODE = Tiling(16, 32, 8, 4, 8)
-_HALF = (Tiling(128, 256, 8, 8, 4), Tiling(128, 128, 8, 8, 5, 0.85), Tiling(128, 64, 8, 4, 8, 0.75),
-         Tiling(64, 64, 8, 4, 8, 0.6))
+_HALF = (Tiling(128, 256, 8, 8, 4), Tiling(128, 128, 8, 8, 4, 0.8, 64), Tiling(128, 128, 8, 8, 5, 0.85),
+         Tiling(64, 128, 8, 4, 6, 0.75, 64), Tiling(128, 64, 8, 4, 8, 0.75), Tiling(64, 64, 8, 4, 8, 0.6))
 _FP32_DECODE = Tiling(16, 32, 8, 4, 4)
 _FP32 = (Tiling(128, 128, 8, 8, 3), Tiling(64, 64, 8, 4, 3, 0.6))
 DECODE_TILES = {"bfloat16": _HALF_DECODE, "float16": _HALF_DECODE, "float32": _FP32_DECODE, "tf32": _FP32_DECODE}
@@ -133,8 +142,8 @@ def plan(m: int, n: int, k: int, dtype: str, allow_tf32: bool = False) -> Plan:
         tiling = DECODE_TILES[key]
     else:
         def cost(t: Tiling) -> float:
-            waves = common.cdiv(common.cdiv(m, t.block_m) * common.cdiv(n, t.block_n), WAVE)
-            return waves * t.block_m * t.block_n / t.rate
+            waves = common.cdiv(common.cdiv(m, t.block_m) * common.cdiv(n, t.width), WAVE)
+            return waves * t.block_m * t.width / t.rate
         tiling = min(LADDERS[key], key=cost)  # min keeps the first (largest) of equal costs
     return Plan(tiling, k, BLOCK_K[key], "tf32" if key == "tf32" else "ieee")
 

@@ -61,30 +61,42 @@ def _tile(pid, M, N: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
 
 
 @triton.jit
-def _operand_ptrs(a_ptr, b_ptr, batch, pid_m, pid_n, M, stride_ab, stride_am, stride_ak, stride_bb, stride_bk,
-                  stride_bn, N: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
-    """Pointers to the first K tile of this program's a rows and b columns, and the edge masks."""
+def _a_ptrs(a_ptr, batch, pid_m, M, stride_ab, stride_am, stride_ak, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr):
+    """Pointers to the first K tile of this program's a rows, the row offsets and mask."""
     offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
-    offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
     offs_k = tl.arange(0, BLOCK_K)
-    a_ptrs = (a_ptr + batch * stride_ab + offs_m[:, None].to(tl.int64) * stride_am
-              + offs_k[None, :].to(tl.int64) * stride_ak)
-    b_ptrs = (b_ptr + batch * stride_bb + offs_k[:, None].to(tl.int64) * stride_bk
-              + offs_n[None, :].to(tl.int64) * stride_bn)
-    return a_ptrs, b_ptrs, offs_m, offs_n, offs_m < M, offs_n < N
+    ptrs = (a_ptr + batch * stride_ab + offs_m[:, None].to(tl.int64) * stride_am
+            + offs_k[None, :].to(tl.int64) * stride_ak)
+    return ptrs, offs_m, offs_m < M
 
 
 @triton.jit
-def _load_tiles(a_ptrs, b_ptrs, t, mask_m, mask_n, K: tl.constexpr, BLOCK_K: tl.constexpr, EVEN_K: tl.constexpr):
-    """K tile t of a (BLOCK_M, BLOCK_K) and b (BLOCK_K, BLOCK_N); zeros past the edges."""
+def _b_ptrs(b_ptr, batch, n0, stride_bb, stride_bk, stride_bn, N: tl.constexpr, BLOCK_N: tl.constexpr,
+            BLOCK_K: tl.constexpr):
+    """Pointers to the first K tile of the b columns n0 .. n0 + BLOCK_N, the column offsets and mask."""
+    offs_n = n0 + tl.arange(0, BLOCK_N)
+    offs_k = tl.arange(0, BLOCK_K)
+    ptrs = (b_ptr + batch * stride_bb + offs_k[:, None].to(tl.int64) * stride_bk
+            + offs_n[None, :].to(tl.int64) * stride_bn)
+    return ptrs, offs_n, offs_n < N
+
+
+@triton.jit
+def _load_a(ptrs, t, mask_m, K: tl.constexpr, BLOCK_K: tl.constexpr, EVEN_K: tl.constexpr):
+    """K tile t of a (BLOCK_M, BLOCK_K); zeros past the edges."""
     if EVEN_K:
-        a = tl.load(a_ptrs, mask=mask_m[:, None], other=0.0)
-        b = tl.load(b_ptrs, mask=mask_n[None, :], other=0.0)
+        return tl.load(ptrs, mask=mask_m[:, None], other=0.0)
     else:
-        k_ok = tl.arange(0, BLOCK_K) < K - t * BLOCK_K
-        a = tl.load(a_ptrs, mask=mask_m[:, None] & k_ok[None, :], other=0.0)
-        b = tl.load(b_ptrs, mask=k_ok[:, None] & mask_n[None, :], other=0.0)
-    return a, b
+        return tl.load(ptrs, mask=mask_m[:, None] & (tl.arange(0, BLOCK_K) < K - t * BLOCK_K)[None, :], other=0.0)
+
+
+@triton.jit
+def _load_b(ptrs, t, mask_n, K: tl.constexpr, BLOCK_K: tl.constexpr, EVEN_K: tl.constexpr):
+    """K tile t of b (BLOCK_K, BLOCK_N); zeros past the edges."""
+    if EVEN_K:
+        return tl.load(ptrs, mask=mask_n[None, :], other=0.0)
+    else:
+        return tl.load(ptrs, mask=(tl.arange(0, BLOCK_K) < K - t * BLOCK_K)[:, None] & mask_n[None, :], other=0.0)
 
 
 @triton.jit
@@ -102,24 +114,35 @@ def _epilogue(total, bias_ptr, out_ptr, batch, offs_m, offs_n, mask_m, mask_n, s
 def matmul_kernel(a_ptr, b_ptr, bias_ptr, out_ptr, M, stride_ab, stride_am, stride_ak, stride_bb, stride_bk,
                   stride_bn, stride_ob, stride_om, stride_on,
                   N: tl.constexpr, K: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
-                  BLOCK_K: tl.constexpr, GROUP_M: tl.constexpr, K_TILES: tl.constexpr, EVEN_K: tl.constexpr,
-                  HAS_BIAS: tl.constexpr, PRECISION: tl.constexpr):
-    """One program per output tile; grid (tiles, batch). The K tiles in ascending order into one accumulator."""
-    pid_m, pid_n = _tile(tl.program_id(0), M, N, BLOCK_M, BLOCK_N, GROUP_M)
+                  BLOCK_N2: tl.constexpr, BLOCK_K: tl.constexpr, GROUP_M: tl.constexpr, K_TILES: tl.constexpr,
+                  EVEN_K: tl.constexpr, HAS_BIAS: tl.constexpr, PRECISION: tl.constexpr):
+    """One program per output tile; grid (tiles, batch). The K tiles in ascending order into one accumulator
+    per column block (BLOCK_N, then BLOCK_N2 when the tile has a second one)."""
+    pid_m, pid_n = _tile(tl.program_id(0), M, N, BLOCK_M, BLOCK_N + BLOCK_N2, GROUP_M)
     batch = tl.program_id(1).to(tl.int64)
-    a_ptrs, b_ptrs, offs_m, offs_n, mask_m, mask_n = _operand_ptrs(
-        a_ptr, b_ptr, batch, pid_m, pid_n, M, stride_ab, stride_am, stride_ak, stride_bb, stride_bk, stride_bn,
-        N, BLOCK_M, BLOCK_N, BLOCK_K)
+    a_ptrs, offs_m, mask_m = _a_ptrs(a_ptr, batch, pid_m, M, stride_ab, stride_am, stride_ak, BLOCK_M, BLOCK_K)
+    n0 = pid_n * (BLOCK_N + BLOCK_N2)
+    b_ptrs, offs_n, mask_n = _b_ptrs(b_ptr, batch, n0, stride_bb, stride_bk, stride_bn, N, BLOCK_N, BLOCK_K)
     acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+    if BLOCK_N2 > 0:
+        b2_ptrs, offs_n2, mask_n2 = _b_ptrs(b_ptr, batch, n0 + BLOCK_N, stride_bb, stride_bk, stride_bn, N,
+                                            BLOCK_N2, BLOCK_K)
+        acc2 = tl.zeros((BLOCK_M, BLOCK_N2), dtype=tl.float32)
     for t in range(0, K_TILES):
-        a, b = _load_tiles(a_ptrs, b_ptrs, t, mask_m, mask_n, K, BLOCK_K, EVEN_K)
-        acc = _dot_acc(acc, a, b, PRECISION)
+        a = _load_a(a_ptrs, t, mask_m, K, BLOCK_K, EVEN_K)
+        acc = _dot_acc(acc, a, _load_b(b_ptrs, t, mask_n, K, BLOCK_K, EVEN_K), PRECISION)
         # Steps computed here, not passed in: a runtime step hides the pointers' contiguity from Triton's
         # analysis, and the 128x256 tile then spilled registers (ptxas -v: 1 kB of spill stores).
         a_ptrs += BLOCK_K * stride_ak
         b_ptrs += BLOCK_K * stride_bk
+        if BLOCK_N2 > 0:
+            acc2 = _dot_acc(acc2, a, _load_b(b2_ptrs, t, mask_n2, K, BLOCK_K, EVEN_K), PRECISION)
+            b2_ptrs += BLOCK_K * stride_bk
     _epilogue(acc, bias_ptr, out_ptr, batch, offs_m, offs_n, mask_m, mask_n, stride_ob, stride_om, stride_on,
               HAS_BIAS)
+    if BLOCK_N2 > 0:
+        _epilogue(acc2, bias_ptr, out_ptr, batch, offs_m, offs_n2, mask_m, mask_n2, stride_ob, stride_om,
+                  stride_on, HAS_BIAS)
 
 
 def _steppable(t: torch.Tensor, k_dim: int, block_k: int) -> torch.Tensor:
@@ -138,11 +161,11 @@ def _run(a: torch.Tensor, b: torch.Tensor, bias: torch.Tensor | None, allow_tf32
     t = p.tiling
     a, b = _steppable(a, 2, p.block_k), _steppable(b, 1, p.block_k)
     stride_bb = b.stride(0) if b.shape[0] > 1 else 0
-    tiles = common.cdiv(m, t.block_m) * common.cdiv(n, t.block_n)
+    tiles = common.cdiv(m, t.block_m) * common.cdiv(n, t.width)
     bias_arg = bias.contiguous() if bias is not None else out  # N elements: a strided bias is packed
     _launch.launch(matmul_kernel, (tiles, batch), a, b, bias_arg, out, m,
                    a.stride(0), a.stride(1), a.stride(2), stride_bb, b.stride(1), b.stride(2), *out.stride(),
-                   N=n, K=k, BLOCK_M=t.block_m, BLOCK_N=t.block_n, BLOCK_K=p.block_k, GROUP_M=t.group_m,
+                   N=n, K=k, BLOCK_M=t.block_m, BLOCK_N=t.block_n, BLOCK_N2=t.block_n2, BLOCK_K=p.block_k, GROUP_M=t.group_m,
                    K_TILES=p.k_tiles, EVEN_K=p.even_k, HAS_BIAS=bias is not None, PRECISION=p.precision,
                    num_warps=t.num_warps, num_stages=t.num_stages)
     return out
