@@ -41,19 +41,16 @@ def jnp_style(x, weight, bias):
 
 
 def run(tokens_sweep, hidden: int, dtype: str, reps: int) -> tuple[dict, list[dict]]:
-    device = "cuda" if timing.ON_GPU else "cpu"
     tdtype = getattr(torch, dtype)
-    itemsize = torch.finfo(tdtype).bits // 8
+    itemsize = tdtype.itemsize
 
     def call_inputs(tokens):  # x, weight, bias
-        return (torch.randn(tokens, hidden, dtype=tdtype, device=device),
-                *(torch.randn(hidden, dtype=tdtype, device=device) for _ in range(2)))
+        return (torch.randn(tokens, hidden, dtype=tdtype, device=timing.DEVICE),
+                *(torch.randn(hidden, dtype=tdtype, device=timing.DEVICE) for _ in range(2)))
 
     torch_lines = {"torch_eager": eager, "bitorch": lambda x, w, b: bitorch_layer_norm(x, w, b, EPS)}
-    if timing.ON_GPU:
-        torch_lines["torch_compile"] = torch.compile(eager)
     jax_lines = {"xla": jax.jit(jnp_style), "bijax": jax.jit(lambda x, w, b: bijax_layer_norm(x, w, b, EPS))}
     meta, rows = sweep.run(tokens_sweep, call_inputs, lambda tokens: spec.bytes_moved(tokens, hidden, itemsize),
-                           torch_lines, jax_lines, reps)
+                           torch_lines, jax_lines, reps, compile_peer=eager)
     meta.update(hidden=hidden, dtype=dtype)
     return meta, rows

@@ -61,21 +61,19 @@ def title(dtype: str, size: int) -> str:
 
 def peak_tflops() -> float:
     """Rate of a large cuBLAS bf16 matmul (a small one on CPU), timed like every line."""
-    device = "cuda" if timing.ON_GPU else "cpu"
     n = PEAK_SIZE if timing.ON_GPU else 512
-    a, b = (torch.randn(n, n, dtype=torch.bfloat16, device=device) for _ in range(2))
+    a, b = (torch.randn(n, n, dtype=torch.bfloat16, device=timing.DEVICE) for _ in range(2))
     ms = timing.device_ms([lambda: torch.mm(a, b)], timing.torch_sync, reps=20)
     return spec.flops(n, n, n) / ms / 1e9
 
 
 def _run_shape(tokens_sweep, k: int, n: int, dtype: str, reps: int, peak: float) -> tuple[dict, list[dict]]:
-    device = "cuda" if timing.ON_GPU else "cpu"
     tdtype = getattr(torch, dtype)
-    itemsize = torch.finfo(tdtype).bits // 8
+    itemsize = tdtype.itemsize
 
     def call_inputs(tokens):  # x, weight
-        return (torch.randn(tokens, k, dtype=tdtype, device=device),
-                torch.randn(n, k, dtype=tdtype, device=device) * k ** -0.5)
+        return (torch.randn(tokens, k, dtype=tdtype, device=timing.DEVICE),
+                torch.randn(n, k, dtype=tdtype, device=timing.DEVICE) * k ** -0.5)
 
     precision = jax.lax.Precision.HIGHEST if dtype == "float32" else None
     torch_lines = {"cublas": F.linear, "bitorch": bitorch.linear}

@@ -32,20 +32,17 @@ def eager(x):
 
 
 def run(tokens_sweep, hidden: int, dtype: str, reps: int) -> tuple[dict, list[dict]]:
-    device = "cuda" if timing.ON_GPU else "cpu"
     tdtype = getattr(torch, dtype)
-    itemsize = torch.finfo(tdtype).bits // 8
+    itemsize = tdtype.itemsize
 
     def nbytes(tokens):
         return spec.bytes_moved(tokens, hidden, 1, itemsize, itemsize)
 
     def call_inputs(tokens):
-        return (torch.randn(tokens, hidden, dtype=tdtype, device=device),)
+        return (torch.randn(tokens, hidden, dtype=tdtype, device=timing.DEVICE),)
 
     torch_lines = {"torch_eager": eager, "bitorch": lambda x: treduce.mean(x, -1)}
-    if timing.ON_GPU:
-        torch_lines["torch_compile"] = torch.compile(eager)
     jax_lines = {"xla": jax.jit(lambda x: jnp.mean(x, axis=-1)), "bijax": jax.jit(lambda x: jreduce.mean(x, -1))}
-    meta, rows = sweep.run(tokens_sweep, call_inputs, nbytes, torch_lines, jax_lines, reps)
+    meta, rows = sweep.run(tokens_sweep, call_inputs, nbytes, torch_lines, jax_lines, reps, compile_peer=eager)
     meta.update(hidden=hidden, dtype=dtype)
     return meta, rows

@@ -50,21 +50,18 @@ def jnp_style(x, residual, weight):
 
 
 def run(tokens_sweep, hidden: int, dtype: str, reps: int) -> tuple[dict, list[dict]]:
-    device = "cuda" if timing.ON_GPU else "cpu"
     tdtype = getattr(torch, dtype)
-    itemsize = torch.finfo(tdtype).bits // 8
+    itemsize = tdtype.itemsize
 
     def call_inputs(tokens):  # x, residual, weight
-        return (*(torch.randn(tokens, hidden, dtype=tdtype, device=device) for _ in range(2)),
-                torch.randn(hidden, dtype=tdtype, device=device))
+        return (*(torch.randn(tokens, hidden, dtype=tdtype, device=timing.DEVICE) for _ in range(2)),
+                torch.randn(hidden, dtype=tdtype, device=timing.DEVICE))
 
     torch_lines = {"torch_eager": eager, "hf_eager": hf_style,
                    "bitorch": lambda x, r, w: bitorch.rms_norm(x, w, EPS, residual=r)}
-    if timing.ON_GPU:
-        torch_lines["torch_compile"] = torch.compile(hf_style)
     jax_lines = {"xla": jnp_style, "bijax": lambda x, r, w: bijax.rms_norm(x, w, EPS, residual=r)}
     meta, rows = sweep.run(tokens_sweep, call_inputs,
                            lambda tokens: spec.bytes_moved(tokens, hidden, itemsize, residual=True),
-                           torch_lines, jax_lines, reps)
+                           torch_lines, jax_lines, reps, compile_peer=hf_style)
     meta.update(hidden=hidden, dtype=dtype)
     return meta, rows

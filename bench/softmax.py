@@ -33,21 +33,21 @@ def title(dtype: str, vocab: int, op: str = "softmax") -> str:
 
 
 def run(tokens_sweep, vocab: int, dtype: str, reps: int, op: str = "softmax") -> tuple[dict, list[dict]]:
-    device = "cuda" if timing.ON_GPU else "cpu"
     tdtype = getattr(torch, dtype)
-    itemsize = torch.finfo(tdtype).bits // 8
+    itemsize = tdtype.itemsize
 
     def nbytes(tokens):
         return spec.bytes_moved(tokens, vocab, itemsize, itemsize)
 
     def call_inputs(tokens):  # logits of LLM-like spread
-        return (3 * torch.randn(tokens, vocab, device=device).to(tdtype),)
+        return (3 * torch.randn(tokens, vocab, device=timing.DEVICE).to(tdtype),)
 
     native_t, native_j = getattr(torch, op), getattr(jax.nn, op)
-    torch_lines = {"torch_eager": lambda x: native_t(x, -1), "bitorch": getattr(bitorch, op)}
-    if timing.ON_GPU:
-        torch_lines["torch_compile"] = torch.compile(lambda x: native_t(x, -1))
+    def eager(x):
+        return native_t(x, -1)
+
+    torch_lines = {"torch_eager": eager, "bitorch": getattr(bitorch, op)}
     jax_lines = {"xla": lambda x: native_j(x, axis=-1), "bijax": getattr(bijax, op)}  # sweep jits them
-    meta, rows = sweep.run(tokens_sweep, call_inputs, nbytes, torch_lines, jax_lines, reps)
+    meta, rows = sweep.run(tokens_sweep, call_inputs, nbytes, torch_lines, jax_lines, reps, compile_peer=eager)
     meta.update(vocab=vocab, dtype=dtype, op=op)
     return meta, rows

@@ -19,7 +19,7 @@ COPY_LIMIT_LINE = {"limit": "Limit: bytes / measured copy bandwidth"}
 
 def run(tokens_sweep, call_inputs: Callable[[int], tuple], nbytes: Callable[[int], int],
         torch_lines: dict[str, Callable], jax_lines: dict[str, Callable], reps: int,
-        rounds: int = 1) -> tuple[dict, list[dict]]:
+        rounds: int = 1, compile_peer: Callable | None = None) -> tuple[dict, list[dict]]:
     """Time every line at every token count.
 
     call_inputs(tokens) -> the torch tensors of one call, weights included. It is
@@ -28,10 +28,14 @@ def run(tokens_sweep, call_inputs: Callable[[int], tuple], nbytes: Callable[[int
     it. JAX lines get the same bytes through DLPack. A line's function returns its
     output (a tensor/array or a tuple of them).
 
+    compile_peer, on a GPU, adds the torch_compile line: torch.compile of it.
+
     With rounds > 1 the lines are timed in turn, round after round, and each keeps
     its median round: a card that heats (and slows) during the sweep then weighs
     on every line alike, not on whichever is timed last.
     """
+    if compile_peer is not None and timing.ON_GPU:
+        torch_lines = {**torch_lines, "torch_compile": torch.compile(compile_peer)}
     bandwidth = timing.copy_bandwidth_gbs()
     rows = []
     for tokens in tokens_sweep:

@@ -21,6 +21,7 @@ from typing import Callable, Sequence
 import torch
 
 ON_GPU = torch.cuda.is_available()
+DEVICE = "cuda" if ON_GPU else "cpu"  # where the bench puts its tensors
 L2_BYTES = torch.cuda.get_device_properties(0).L2_cache_size if ON_GPU else 0
 
 
@@ -96,8 +97,7 @@ def line_ms(name: str, runner: Callable[[], object], calls_per_run: int, sync, r
 def copy_bandwidth_gbs() -> float:
     """Device-to-device copy bandwidth (GB/s, bytes read + written), same clock as the ops."""
     n = (1 << 30) if ON_GPU else (1 << 22)
-    device = "cuda" if ON_GPU else "cpu"
-    src = [torch.empty(n, dtype=torch.uint8, device=device).random_() for _ in range(2)]
+    src = [torch.empty(n, dtype=torch.uint8, device=DEVICE).random_() for _ in range(2)]
     dst = [torch.empty_like(s) for s in src]
     # Launched from the host, not a graph: a graph's memcpy node runs on a copy engine, slower than the SMs.
     copies = [lambda i=i: dst[i].copy_(src[i]) for i in range(2)]
