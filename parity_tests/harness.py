@@ -5,6 +5,7 @@ import dataclasses
 from typing import Callable, Sequence
 
 import numpy as np
+import pytest
 
 from bispec import common
 
@@ -91,6 +92,15 @@ def assert_close(actual: np.ndarray, expected: np.ndarray, dtype: str, what: str
     assert not np.isnan(np.asarray(actual, np.float64)).any(), f"{what}: NaN in output"
     np.testing.assert_allclose(np.asarray(actual, np.float64), np.asarray(expected, np.float64),
                                rtol=rtol, atol=atol, err_msg=what)
+
+
+def assert_bad_call_names_argument(bad_calls: Sequence[tuple], case: int, cases: int) -> None:
+    """Case `case` of a test module's (name, call, exception, argument) list raises that exception with a message
+    that starts with the argument's name. `cases`, the module's parametrized count, must be the list's length."""
+    assert len(bad_calls) == cases, f"{len(bad_calls)} bad calls listed, {cases} parametrized"
+    _name, call, exc, arg = bad_calls[case]
+    with pytest.raises(exc, match=rf"^{arg}:"):
+        call()
 
 
 def assert_batch_invariant(run: Callable[[dict], Sequence[np.ndarray]], make_rows: Callable[[int], dict],
