@@ -16,6 +16,8 @@ try:
     ON_GPU = torch.cuda.is_available()
 except ImportError:  # a JAX-only install
     ON_GPU = False
+# A torch device bitorch does not run on here (its tensors must be refused by name).
+OTHER_TORCH_DEVICE = "cpu" if ON_GPU else "meta"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,6 +94,13 @@ def assert_close(actual: np.ndarray, expected: np.ndarray, dtype: str, what: str
     assert not np.isnan(np.asarray(actual, np.float64)).any(), f"{what}: NaN in output"
     np.testing.assert_allclose(np.asarray(actual, np.float64), np.asarray(expected, np.float64),
                                rtol=rtol, atol=atol, err_msg=what)
+
+
+def torch_unpacked_rows(rng: np.random.Generator):
+    """A (6, 2000) bf16 torch tensor and two (6, 1000) views of it whose rows are not packed: strided rows, and
+    rows starting 2 bytes past a 16-byte boundary (kernels must give them the packed rows' bits)."""
+    wide = TORCH.asarray(random_array(rng, (6, 2000), "bfloat16"))
+    return wide, (wide[:, 500:1500], wide.view(-1)[1:6001].view(6, 1000))
 
 
 def assert_bad_call_names_argument(bad_calls: Sequence[tuple], case: int, cases: int) -> None:

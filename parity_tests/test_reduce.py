@@ -252,7 +252,7 @@ def test_torch_kernel_ran_layouts_and_custom_op_traces(rng):
         for dim in (-1, 0):
             assert torch.equal(tr.sum(view, dim), tr.sum(view.contiguous(), dim))
     with pytest.raises(ValueError, match="^x:.*runs on"):
-        tr.sum(torch.empty(2, 10, device="meta" if not harness.ON_GPU else "cpu"), -1)
+        tr.sum(torch.empty(2, 10, device=harness.OTHER_TORCH_DEVICE), -1)
     torch.library.opcheck(torch.ops.bitorch.sum.default, (x, [-1], False, None))
     torch.library.opcheck(torch.ops.bitorch.mean.default, (x, [0, 1], True, torch.bfloat16))
     compiled = torch.compile(lambda x: (tr.mean(x, -1), tr.sum(x, 1, True)), backend="aot_eager", fullgraph=True)
