@@ -96,7 +96,6 @@ def _run(a, b, bias, *, weight_nk: bool, allow_tf32: bool, shared_b: bool):
     p = spec.plan(m, n, k, common.dtype_name(a.dtype), allow_tf32)
     t = p.tiling
     precision = lax.Precision.HIGH if p.precision == "tf32" else lax.Precision.HIGHEST  # HIGH lowers to TF32
-    tiles = common.cdiv(m, t.block_m) * common.cdiv(n, t.width)
     a_spec = pl.BlockSpec((None, m, k), lambda i, bt: (bt, 0, 0))
     b_spec = pl.BlockSpec((None, *b.shape[1:]), (lambda i, bt: (0, 0, 0)) if shared_b else (lambda i, bt: (bt, 0, 0)))
     bias_spec = [pl.BlockSpec((n,), lambda i, bt: (0,))] if bias is not None else []
@@ -104,7 +103,7 @@ def _run(a, b, bias, *, weight_nk: bool, allow_tf32: bool, shared_b: bool):
     return _launch.pallas_call(
         functools.partial(_matmul_kernel, m=m, n=n, p=p, weight_nk=weight_nk, precision=precision,
                           has_bias=bias is not None),
-        name="bijax_matmul", grid=(tiles, batch), in_specs=[a_spec, b_spec, *bias_spec],
+        name="bijax_matmul", grid=(t.programs(m, n), batch), in_specs=[a_spec, b_spec, *bias_spec],
         out_specs=pl.BlockSpec((None, m, n), lambda i, bt: (bt, 0, 0)),
         out_shape=jax.ShapeDtypeStruct((batch, m, n), a.dtype),
         num_warps=t.num_warps, num_stages=t.num_stages)(a, b, *bias_args)

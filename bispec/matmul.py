@@ -84,13 +84,17 @@ class Tiling:
         """Columns of one output tile."""
         return self.block_n + self.block_n2
 
+    def programs(self, m: int, n: int) -> int:
+        """Output tiles of an (m, n) output: one program each (per matrix of a batch)."""
+        return common.cdiv(m, self.block_m) * common.cdiv(n, self.width)
+
 
 # The reduction order: K tile per precision (dtype, or "tf32" for fp32 with allow_tf32).
 BLOCK_K = {"bfloat16": 64, "float16": 64, "float32": 32, "tf32": 32}
 
 # Output tiles, timed on the H100 with bench.tune matmul. Up to DECODE_MAX_M rows a narrow tile with a deep
 # pipeline streams the weight over many SMs; above, plan() takes the tile of LADDERS whose programs, run in
-# waves of WAVE (the H100's 132 SMs), finish first: waves * BLOCK_M * BLOCK_N / rate (ties: the larger tile).
+# waves of WAVE (the H100's 132 SMs), finish first: waves * BLOCK_M * width / rate (ties: the larger tile).
 DECODE_MAX_M = 32
 WAVE = 132
 _HALF_DECODE = Tiling(16, 32, 8, 4, 8)
@@ -142,8 +146,7 @@ def plan(m: int, n: int, k: int, dtype: str, allow_tf32: bool = False) -> Plan:
         tiling = DECODE_TILES[key]
     else:
         def cost(t: Tiling) -> float:
-            waves = common.cdiv(common.cdiv(m, t.block_m) * common.cdiv(n, t.width), WAVE)
-            return waves * t.block_m * t.width / t.rate
+            return common.cdiv(t.programs(m, n), WAVE) * t.block_m * t.width / t.rate
         tiling = min(LADDERS[key], key=cost)  # min keeps the first (largest) of equal costs
     return Plan(tiling, k, BLOCK_K[key], "tf32" if key == "tf32" else "ieee")
 

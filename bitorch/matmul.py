@@ -118,10 +118,11 @@ def matmul_kernel(a_ptr, b_ptr, bias_ptr, out_ptr, M, stride_ab, stride_am, stri
                   EVEN_K: tl.constexpr, HAS_BIAS: tl.constexpr, PRECISION: tl.constexpr):
     """One program per output tile; grid (tiles, batch). The K tiles in ascending order into one accumulator
     per column block (BLOCK_N, then BLOCK_N2 when the tile has a second one)."""
-    pid_m, pid_n = _tile(tl.program_id(0), M, N, BLOCK_M, BLOCK_N + BLOCK_N2, GROUP_M)
+    WIDTH: tl.constexpr = BLOCK_N + BLOCK_N2
+    pid_m, pid_n = _tile(tl.program_id(0), M, N, BLOCK_M, WIDTH, GROUP_M)
     batch = tl.program_id(1).to(tl.int64)
     a_ptrs, offs_m, mask_m = _a_ptrs(a_ptr, batch, pid_m, M, stride_ab, stride_am, stride_ak, BLOCK_M, BLOCK_K)
-    n0 = pid_n * (BLOCK_N + BLOCK_N2)
+    n0 = pid_n * WIDTH
     b_ptrs, offs_n, mask_n = _b_ptrs(b_ptr, batch, n0, stride_bb, stride_bk, stride_bn, N, BLOCK_N, BLOCK_K)
     acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
     if BLOCK_N2 > 0:
@@ -161,12 +162,11 @@ def _run(a: torch.Tensor, b: torch.Tensor, bias: torch.Tensor | None, allow_tf32
     t = p.tiling
     a, b = _steppable(a, 2, p.block_k), _steppable(b, 1, p.block_k)
     stride_bb = b.stride(0) if b.shape[0] > 1 else 0
-    tiles = common.cdiv(m, t.block_m) * common.cdiv(n, t.width)
     bias_arg = bias.contiguous() if bias is not None else out  # N elements: a strided bias is packed
-    _launch.launch(matmul_kernel, (tiles, batch), a, b, bias_arg, out, m,
+    _launch.launch(matmul_kernel, (t.programs(m, n), batch), a, b, bias_arg, out, m,
                    a.stride(0), a.stride(1), a.stride(2), stride_bb, b.stride(1), b.stride(2), *out.stride(),
-                   N=n, K=k, BLOCK_M=t.block_m, BLOCK_N=t.block_n, BLOCK_N2=t.block_n2, BLOCK_K=p.block_k, GROUP_M=t.group_m,
-                   K_TILES=p.k_tiles, EVEN_K=p.even_k, HAS_BIAS=bias is not None, PRECISION=p.precision,
+                   N=n, K=k, BLOCK_M=t.block_m, BLOCK_N=t.block_n, BLOCK_N2=t.block_n2, BLOCK_K=p.block_k,
+                   GROUP_M=t.group_m, K_TILES=p.k_tiles, EVEN_K=p.even_k, HAS_BIAS=bias is not None, PRECISION=p.precision,
                    num_warps=t.num_warps, num_stages=t.num_stages)
     return out
 
