@@ -44,9 +44,12 @@ def fma_f32(a, b, c) -> jax.Array:
         with jax.enable_x64(True):
             f64 = jnp.float64
             return (a.astype(f64) * b.astype(f64) + c.astype(f64)).astype(jnp.float32)
+    shape = a.shape
+    if not shape:  # inline asm takes no literal operands: scalars go in as one-lane blocks
+        a, b, c = (jnp.broadcast_to(v, (1,)) for v in (a, b, c))
     [out] = plgpu.elementwise_inline_asm("fma.rn.f32 $0, $1, $2, $3;", args=[a, b, c], constraints="=f,f,f,f",
                                          pack=1, result_shape_dtypes=[jax.ShapeDtypeStruct(a.shape, jnp.float32)])
-    return out
+    return out.reshape(shape)
 
 
 def _pow2(j: jax.Array) -> jax.Array:
@@ -87,16 +90,16 @@ def reciprocal_f32(s: jax.Array) -> jax.Array:
     return out
 
 
-def max_sum_exp(x: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """(m, s) of a 1-D fp32 block: m = max(x), s = sum(exp(x - m)) (bispec.common.SUM_RULE).
+def max_exp(x: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(m, e) of a 1-D fp32 block: m = max(x), e = exp(x - m).
 
     A block of -inf only (fully masked, or padding) gives (-inf, 0), never NaN.
     """
     m = jnp.max(x, axis=0)
-    return m, sum_fp64(exp_f32(x - jnp.where(m == -jnp.inf, 0.0, m)))
+    return m, exp_f32(x - jnp.where(m == -jnp.inf, 0.0, m))
 
 
-def _exp_shift(a: jax.Array, m: jax.Array) -> jax.Array:
+def exp_shift(a: jax.Array, m: jax.Array) -> jax.Array:
     """exp(a - m) for a <= m, exactly 1 where a == m (also for -inf == -inf)."""
     return exp_f32(jnp.where(a == m, 0.0, a - m))
 
@@ -108,6 +111,6 @@ def combine_chunks(m_c: jax.Array, s_c: jax.Array) -> tuple[jax.Array, jax.Array
     fused multiply-add cannot change a term; the fp64 sum is rounded once to fp32.
     """
     m = jnp.max(m_c, axis=0)
-    e = _exp_shift(m_c, m)
+    e = exp_shift(m_c, m)
     with jax.enable_x64(True):
         return m, sum_fp64(s_c.astype(jnp.float64) * e.astype(jnp.float64))

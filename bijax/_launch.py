@@ -14,10 +14,11 @@ from jax.experimental.pallas import triton as plgpu
 INTERPRET = jax.default_backend() != "gpu"
 
 
-def pallas_call(kernel, *, name: str, grid, in_specs, out_specs, out_shape, num_warps: int, num_stages: int = 1):
+def pallas_call(kernel, *, name: str, grid, in_specs, out_specs, out_shape, num_warps: int, num_stages: int = 1,
+                input_output_aliases=None):
     return pl.pallas_call(
         kernel, name=name, grid=grid, in_specs=in_specs, out_specs=out_specs, out_shape=out_shape,
-        interpret=INTERPRET,
+        interpret=INTERPRET, input_output_aliases=input_output_aliases or {},
         compiler_params=plgpu.CompilerParams(num_warps=num_warps, num_stages=num_stages),
     )
 

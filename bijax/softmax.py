@@ -10,16 +10,12 @@ from jax.experimental.pallas import triton as plgpu
 
 from bispec import softmax as spec
 from bijax import _launch
-from bijax._kernel_helpers import combine_chunks, exp_f32, log_f32, max_sum_exp, reciprocal_f32
+from bijax._kernel_helpers import combine_chunks, exp_shift, log_f32, max_exp, reciprocal_f32, sum_fp64
 
 
-def _row_constant(s, log: bool):
-    """What the row's outputs need of S: log(S) for log_softmax, 1/S for softmax."""
-    return log_f32(s) if log else reciprocal_f32(s)
-
-
-def _normalize(x, m, k, log: bool):
-    return (x - m) - k if log else exp_f32(x - m) * k
+def _normalize(x, e, m_part, m, s, log: bool):
+    """The outputs of a block whose max is m_part and e = exp(x - m_part), in a row of (M, S) = (m, s)."""
+    return (x - m) - log_f32(s) if log else e * (exp_shift(m_part, m) * reciprocal_f32(s))
 
 
 def _row_kernel(x_ref, out_ref, *, n: int, block: int, log: bool):
@@ -27,61 +23,84 @@ def _row_kernel(x_ref, out_ref, *, n: int, block: int, log: bool):
     cols = jnp.arange(block)
     mask = cols < n
     x = plgpu.load(x_ref.at[cols], mask=mask, other=-jnp.inf, eviction_policy=spec.STREAM_EVICTION).astype(jnp.float32)
-    m, s = max_sum_exp(x)
-    out = _normalize(x, m, _row_constant(s, log), log)
+    m, e = max_exp(x)
+    out = _normalize(x, e, m, m, sum_fp64(e), log)
     plgpu.store(out_ref.at[cols], out.astype(out_ref.dtype), mask=mask, eviction_policy=spec.STREAM_EVICTION)
 
 
-def _chunk_stats_kernel(x_ref, m_ref, s_ref, *, n: int, block: int):
-    """Pass 1 of a long row; grid (rows, chunks): chunk c's max and sum of exp(x - max) to the workspace."""
-    offs = pl.program_id(1) * block + jnp.arange(block)
-    x = plgpu.load(x_ref.at[offs], mask=offs < n, other=-jnp.inf, eviction_policy=spec.REREAD_EVICTION)
-    m_c, s_c = max_sum_exp(x.astype(jnp.float32))
-    plgpu.store(m_ref, m_c)
-    plgpu.store(s_ref, s_c)
+def _chunked_kernel(*refs, n: int, block: int, chunks: int, stats: int, log: bool, stats_pass: bool,
+                    out_pass: bool, eviction: str):
+    """A long row, a program per (row, chunk c) as bispec.softmax orders it; refs are flat, whole arrays.
+
+    stats_pass writes chunk c's (max, sum of exp(x - max)) to the workspace; out_pass combines the row's and
+    writes chunk c's outputs. Both at once (a GPU, one launch): the program holds its chunk in registers
+    while it waits for the row's other chunks, counted in sync[1 + row].
+    """
+    if stats_pass and out_pass:
+        x_ref, _, m_ref, s_ref, out_ref, sync_ref = refs
+        t = plgpu.atomic_add(sync_ref, 0, 1)  # tickets in start order: see bispec.softmax on why this cannot hang
+    else:
+        x_ref, m_ref, s_ref, out_ref = refs if out_pass else (*refs, None)
+        t = pl.program_id(0)
+    row, c = t // chunks, t % chunks
+    offs = row * n + c * block + jnp.arange(block)
+    mask = c * block + jnp.arange(block) < n
+    x = plgpu.load(x_ref.at[offs], mask=mask, other=-jnp.inf, eviction_policy=eviction).astype(jnp.float32)
+    m_c, e = max_exp(x)  # the out pass alone recomputes pass 1's exact (m_c, e)
+    if stats_pass:
+        plgpu.store(m_ref.at[row * chunks + c], m_c)
+        plgpu.store(s_ref.at[row * chunks + c], sum_fp64(e))
+    if stats_pass and out_pass:
+        plgpu.debug_barrier()  # the stores above come before this program's arrival is released
+        arrived = plgpu.atomic_add(sync_ref, row + 1, 1) + 1
+        jax.lax.while_loop(lambda a: a < chunks, lambda a: plgpu.atomic_add(sync_ref, row + 1, 0), arrived)
+    if out_pass:
+        i = jnp.arange(stats)
+        row_stats = row * chunks + i
+        m, s = combine_chunks(plgpu.load(m_ref.at[row_stats], mask=i < chunks, other=-jnp.inf, volatile=True),
+                              plgpu.load(s_ref.at[row_stats], mask=i < chunks, other=0.0, volatile=True))
+        out = _normalize(x, e, m_c, m, s, log)
+        plgpu.store(out_ref.at[offs], out.astype(out_ref.dtype), mask=mask, eviction_policy=eviction)
 
 
-def _chunk_out_kernel(x_ref, m_ref, s_ref, out_ref, *, n: int, block: int, chunks: int, stats: int, log: bool):
-    """Pass 2 of a long row; grid (rows, chunks): the row's (M, S) from every chunk's, then chunk c's outputs."""
-    i = jnp.arange(stats)
-    m_c = plgpu.load(m_ref.at[i], mask=i < chunks, other=-jnp.inf)
-    s_c = plgpu.load(s_ref.at[i], mask=i < chunks, other=0.0)
-    m, s = combine_chunks(m_c, s_c)
-    offs = pl.program_id(1) * block + jnp.arange(block)
-    mask = offs < n
-    x = plgpu.load(x_ref.at[offs], mask=mask, other=-jnp.inf, eviction_policy=spec.STREAM_EVICTION)
-    out = _normalize(x.astype(jnp.float32), m, _row_constant(s, log), log)
-    plgpu.store(out_ref.at[offs], out.astype(out_ref.dtype), mask=mask, eviction_policy=spec.STREAM_EVICTION)
-
-
-def _chunked(x2: jax.Array, out_dtype, log: bool, block: int, chunks: int, stats: int, num_warps: int) -> jax.Array:
-    """The two passes over rows longer than spec.MAX_REGISTER, a program per (row, chunk)."""
+def chunked(x2: jax.Array, out_dtype, log: bool, fused: bool) -> jax.Array:
+    """_chunked_kernel over packed rows longer than spec.MAX_REGISTER: one launch (fused) or two."""
     rows, n = x2.shape
-    grid = (rows, chunks)
-    row = pl.BlockSpec((None, n), lambda r, c: (r, 0))
-    stats_row = pl.BlockSpec((None, chunks), lambda r, c: (r, 0))
-    one_stat = pl.BlockSpec((None, None), lambda r, c: (r, c))
-    stat_shape = jax.ShapeDtypeStruct((rows, chunks), jnp.float32)
-    m_c, s_c = _launch.pallas_call(
-        functools.partial(_chunk_stats_kernel, n=n, block=block), name="bijax_softmax_chunk_stats", grid=grid,
-        in_specs=[row], out_specs=[one_stat, one_stat], out_shape=[stat_shape, stat_shape], num_warps=num_warps)(x2)
-    return _launch.pallas_call(
-        functools.partial(_chunk_out_kernel, n=n, block=block, chunks=chunks, stats=stats, log=log),
-        name=f"bijax_{'log_softmax' if log else 'softmax'}_chunk_out", grid=grid,
-        in_specs=[row, stats_row, stats_row], out_specs=row, out_shape=jax.ShapeDtypeStruct(x2.shape, out_dtype),
-        num_warps=num_warps)(x2, m_c, s_c)
+    chunks = spec.num_chunks(n)
+    x = x2.reshape(-1)
+    call = functools.partial(_launch.pallas_call, grid=(rows * chunks,), num_warps=spec.num_warps(n))
+    kernel = functools.partial(_chunked_kernel, n=n, block=spec.block_size(n), chunks=chunks,
+                               stats=spec.stats_block(n), log=log)
+    name = f"bijax_{'log_softmax' if log else 'softmax'}_chunked"
+    stat_shape = jax.ShapeDtypeStruct((rows * chunks,), jnp.float32)
+    out_shape = jax.ShapeDtypeStruct(x.shape, out_dtype)
+    specs = [_launch.whole_spec(length) for length in (x.size, rows + 1, rows * chunks, rows * chunks, x.size)]
+    if fused:
+        sync = jnp.zeros((rows + 1,), jnp.int32)
+        *_, out, _ = call(
+            functools.partial(kernel, stats_pass=True, out_pass=True, eviction=spec.STREAM_EVICTION),
+            name=f"{name}_fused", in_specs=specs[:2], out_specs=[*specs[2:], specs[1]],
+            out_shape=[stat_shape, stat_shape, out_shape, sync], input_output_aliases={1: 3})(x, sync)
+    else:
+        m_c, s_c = call(functools.partial(kernel, stats_pass=True, out_pass=False, eviction=spec.REREAD_EVICTION),
+                        name=f"{name}_stats", in_specs=specs[:1], out_specs=specs[2:4],
+                        out_shape=[stat_shape, stat_shape])(x)
+        out = call(functools.partial(kernel, stats_pass=False, out_pass=True, eviction=spec.STREAM_EVICTION),
+                   name=f"{name}_out", in_specs=[specs[0], *specs[2:4]], out_specs=specs[4],
+                   out_shape=out_shape)(x, m_c, s_c)
+    return out.reshape(x2.shape)
 
 
 @functools.partial(jax.jit, static_argnames=("out_dtype", "log", "plan", "interpret"))
-def _run(x2: jax.Array, *, out_dtype, log: bool, plan: tuple[bool, int, int, int, int], interpret: bool) -> jax.Array:
+def _run(x2: jax.Array, *, out_dtype, log: bool, plan: tuple[bool, bool, int, int, int, int], interpret: bool) -> jax.Array:
     """The kernel over packed rows, compiled once per shape and key.
 
-    `plan` (chunked, block, chunks, stats, num_warps) comes from the spec and `interpret` from _launch: both are
-    in the jit cache key, so a trace made under other constants or for the interpreter is never reused.
+    `plan` (long row, fused, block, chunks, stats, num_warps) comes from the spec and `interpret` from _launch:
+    both are in the jit cache key, so a trace made under other constants or for the interpreter is never reused.
     """
-    chunked, block, chunks, stats, num_warps = plan
-    if chunked:
-        return _chunked(x2, out_dtype, log, block, chunks, stats, num_warps)
+    long_row, fused, block, _, _, num_warps = plan
+    if long_row:
+        return chunked(x2, out_dtype, log, fused)
     row = _launch.row_spec(x2.shape[1])
     return _launch.pallas_call(
         functools.partial(_row_kernel, n=x2.shape[1], block=block, log=log),
@@ -95,7 +114,8 @@ def _apply(x: jax.Array, dim, half_to_float, log: bool) -> jax.Array:
     if x.size == 0:
         out = jnp.zeros(xt.shape, out_dtype)
     else:
-        plan = (spec.chunked(n), spec.block_size(n), spec.num_chunks(n), spec.stats_block(n), spec.num_warps(n))
+        plan = (spec.chunked(n), spec.fused(n, x.size // n, _launch.INTERPRET), spec.block_size(n),
+                spec.num_chunks(n), spec.stats_block(n), spec.num_warps(n))
         out = _run(xt.reshape(-1, n), out_dtype=jnp.dtype(out_dtype), log=log, plan=plan,
                    interpret=_launch.INTERPRET).reshape(xt.shape)
     return jnp.moveaxis(out, -1, dim)

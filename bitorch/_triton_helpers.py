@@ -121,17 +121,17 @@ def reciprocal_f32(s):
 
 
 @triton.jit
-def max_sum_exp(x):
-    """(m, s) of a 1-D fp32 block: m = max(x), s = sum(exp(x - m)) (bispec.common.SUM_RULE).
+def max_exp(x):
+    """(m, e) of a 1-D fp32 block: m = max(x), e = exp(x - m).
 
     A block of -inf only (fully masked, or padding) gives (-inf, 0), never NaN.
     """
     m = tl.max(x, axis=0)
-    return m, sum_fp64(exp_f32(x - tl.where(m == float("-inf"), 0.0, m)))
+    return m, exp_f32(x - tl.where(m == float("-inf"), 0.0, m))
 
 
 @triton.jit
-def _exp_shift(a, m):
+def exp_shift(a, m):
     """exp(a - m) for a <= m, exactly 1 where a == m (also for -inf == -inf)."""
     return exp_f32(tl.where(a == m, 0.0, a - m))
 
@@ -144,4 +144,4 @@ def combine_chunks(m_c, s_c):
     fused multiply-add cannot change a term; the fp64 sum is rounded once to fp32.
     """
     m = tl.max(m_c, axis=0)
-    return m, sum_fp64(s_c.to(tl.float64) * _exp_shift(m_c, m).to(tl.float64))
+    return m, sum_fp64(s_c.to(tl.float64) * exp_shift(m_c, m).to(tl.float64))

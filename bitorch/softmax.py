@@ -7,24 +7,17 @@ import triton.language as tl
 
 from bispec import softmax as spec
 from bitorch import _launch
-from bitorch._triton_helpers import cast_rtne, combine_chunks, exp_f32, log_f32, max_sum_exp, reciprocal_f32
+from bitorch._triton_helpers import (cast_rtne, combine_chunks, exp_shift, log_f32, max_exp, reciprocal_f32,
+                                     sum_fp64)
 
 
 @triton.jit
-def _row_constant(s, LOG: tl.constexpr):
-    """What the row's outputs need of S: log(S) for log_softmax, 1/S for softmax."""
+def _normalize(x, e, m_part, m, s, LOG: tl.constexpr):
+    """The outputs of a block whose max is m_part and e = exp(x - m_part), in a row of (M, S) = (m, s)."""
     if LOG:
-        return log_f32(s)
+        return (x - m) - log_f32(s)
     else:
-        return reciprocal_f32(s)
-
-
-@triton.jit
-def _normalize(x, m, k, LOG: tl.constexpr):
-    if LOG:
-        return (x - m) - k
-    else:
-        return exp_f32(x - m) * k
+        return e * (exp_shift(m_part, m) * reciprocal_f32(s))
 
 
 @triton.jit
@@ -35,38 +28,70 @@ def softmax_row_kernel(x_ptr, out_ptr, N: tl.constexpr, BLOCK: tl.constexpr, LOG
     cols = tl.arange(0, BLOCK)
     mask = cols < N
     x = tl.load(x_ptr + row * N + cols, mask=mask, other=float("-inf"), eviction_policy=STREAM).to(tl.float32)
-    m, s = max_sum_exp(x)
-    out = _normalize(x, m, _row_constant(s, LOG), LOG)
+    m, e = max_exp(x)
+    out = _normalize(x, e, m, m, sum_fp64(e), LOG)
     tl.store(out_ptr + row * N + cols, cast_rtne(out, out_ptr.dtype.element_ty), mask=mask, eviction_policy=STREAM)
 
 
 @triton.jit
-def softmax_chunk_stats_kernel(x_ptr, m_ptr, s_ptr, N: tl.constexpr, BLOCK: tl.constexpr, CHUNKS: tl.constexpr,
-                               REREAD: tl.constexpr):
-    """Pass 1 of a long row; grid (rows, chunks): chunk c's max and sum of exp(x - max) to the workspace."""
-    row = tl.program_id(0).to(tl.int64)
-    c = tl.program_id(1)
+def softmax_chunked_kernel(x_ptr, m_ptr, s_ptr, sync_ptr, out_ptr, N: tl.constexpr, BLOCK: tl.constexpr,
+                           CHUNKS: tl.constexpr, STATS: tl.constexpr, LOG: tl.constexpr, STATS_PASS: tl.constexpr,
+                           OUT_PASS: tl.constexpr, EVICTION: tl.constexpr):
+    """A long row, a program per (row, chunk c) as bispec.softmax orders it.
+
+    STATS_PASS writes chunk c's (max, sum of exp(x - max)) to the workspace; OUT_PASS combines the row's
+    and writes chunk c's outputs. Both at once (a GPU, one launch): the program holds its chunk in
+    registers while it waits for the row's other chunks, counted in sync_ptr[1 + row].
+    """
+    if STATS_PASS and OUT_PASS:
+        t = tl.atomic_add(sync_ptr, 1)  # tickets in start order: see bispec.softmax on why this cannot hang
+    else:
+        t = tl.program_id(0)
+    row = (t // CHUNKS).to(tl.int64)
+    c = t % CHUNKS
     offs = c * BLOCK + tl.arange(0, BLOCK)
-    x = tl.load(x_ptr + row * N + offs, mask=offs < N, other=float("-inf"), eviction_policy=REREAD)
-    m_c, s_c = max_sum_exp(x.to(tl.float32))
-    tl.store(m_ptr + row * CHUNKS + c, m_c)
-    tl.store(s_ptr + row * CHUNKS + c, s_c)
-
-
-@triton.jit
-def softmax_chunk_out_kernel(x_ptr, m_ptr, s_ptr, out_ptr, N: tl.constexpr, BLOCK: tl.constexpr,
-                             CHUNKS: tl.constexpr, STATS: tl.constexpr, LOG: tl.constexpr, STREAM: tl.constexpr):
-    """Pass 2 of a long row; grid (rows, chunks): the row's (M, S) from every chunk's, then chunk c's outputs."""
-    row = tl.program_id(0).to(tl.int64)
-    i = tl.arange(0, STATS)
-    m_c = tl.load(m_ptr + row * CHUNKS + i, mask=i < CHUNKS, other=float("-inf"))
-    s_c = tl.load(s_ptr + row * CHUNKS + i, mask=i < CHUNKS, other=0.0)
-    m, s = combine_chunks(m_c, s_c)
-    offs = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < N
-    x = tl.load(x_ptr + row * N + offs, mask=mask, other=float("-inf"), eviction_policy=STREAM).to(tl.float32)
-    out = _normalize(x, m, _row_constant(s, LOG), LOG)
-    tl.store(out_ptr + row * N + offs, cast_rtne(out, out_ptr.dtype.element_ty), mask=mask, eviction_policy=STREAM)
+    x = tl.load(x_ptr + row * N + offs, mask=mask, other=float("-inf"), eviction_policy=EVICTION).to(tl.float32)
+    stats = row * CHUNKS
+    m_c, e = max_exp(x)  # the out pass alone recomputes pass 1's exact (m_c, e)
+    if STATS_PASS:
+        tl.store(m_ptr + stats + c, m_c)
+        tl.store(s_ptr + stats + c, sum_fp64(e))
+    if STATS_PASS and OUT_PASS:
+        tl.debug_barrier()  # the stores above come before this program's arrival is released
+        arrived = tl.atomic_add(sync_ptr + 1 + row, 1) + 1
+        while arrived < CHUNKS:
+            arrived = tl.atomic_add(sync_ptr + 1 + row, 0)
+    if OUT_PASS:
+        i = tl.arange(0, STATS)
+        m, s = combine_chunks(tl.load(m_ptr + stats + i, mask=i < CHUNKS, other=float("-inf"), volatile=True),
+                              tl.load(s_ptr + stats + i, mask=i < CHUNKS, other=0.0, volatile=True))
+        out = _normalize(x, e, m_c, m, s, LOG)
+        tl.store(out_ptr + row * N + offs, cast_rtne(out, out_ptr.dtype.element_ty), mask=mask,
+                 eviction_policy=EVICTION)
+
+
+# The one-launch kernel's programs wait with their chunk in registers, so more of them resident means more
+# bytes in flight: a cap of 80 registers a thread (a few spilled) ran log_softmax 20 % faster on an H200
+# (softmax, already under it, unchanged). Registers do not change the arithmetic.
+_FUSED_MAX_REGISTERS = 80
+
+
+def chunked_launches(x2: torch.Tensor, out: torch.Tensor, log: bool, fused: bool) -> None:
+    """softmax_chunked_kernel over packed rows longer than spec.MAX_REGISTER: one launch (fused) or two."""
+    rows, n = x2.shape
+    chunks = spec.num_chunks(n)
+    m_c, s_c = torch.empty((2, rows, chunks), dtype=torch.float32, device=x2.device)
+    meta = dict(N=n, BLOCK=spec.block_size(n), CHUNKS=chunks, STATS=spec.stats_block(n), LOG=log,
+                num_warps=spec.num_warps(n))
+    if fused:
+        sync = torch.zeros(rows + 1, dtype=torch.int32, device=x2.device)
+        _launch.launch(softmax_chunked_kernel, (rows * chunks,), x2, m_c, s_c, sync, out, STATS_PASS=True,
+                       OUT_PASS=True, EVICTION=spec.STREAM_EVICTION, maxnreg=_FUSED_MAX_REGISTERS, **meta)
+        return
+    for passes, eviction in (((True, False), spec.REREAD_EVICTION), ((False, True), spec.STREAM_EVICTION)):
+        _launch.launch(softmax_chunked_kernel, (rows * chunks,), x2, m_c, s_c, None, out, STATS_PASS=passes[0],
+                       OUT_PASS=passes[1], EVICTION=eviction, **meta)
 
 
 def _run(x: torch.Tensor, dim: int, half_to_float: bool, log: bool) -> torch.Tensor:
@@ -76,13 +101,7 @@ def _run(x: torch.Tensor, dim: int, half_to_float: bool, log: bool) -> torch.Ten
     out = torch.empty(xt.shape, dtype=torch.float32 if half_to_float else x.dtype, device=x.device)
     rows = x2.shape[0]
     if rows and spec.chunked(n):
-        chunks = spec.num_chunks(n)
-        m_c, s_c = torch.empty((2, rows, chunks), dtype=torch.float32, device=x.device)
-        meta = dict(N=n, BLOCK=spec.block_size(n), CHUNKS=chunks, num_warps=spec.num_warps(n))
-        _launch.launch(softmax_chunk_stats_kernel, (rows, chunks), x2, m_c, s_c, REREAD=spec.REREAD_EVICTION,
-                       **meta)
-        _launch.launch(softmax_chunk_out_kernel, (rows, chunks), x2, m_c, s_c, out, STATS=spec.stats_block(n),
-                       LOG=log, STREAM=spec.STREAM_EVICTION, **meta)
+        chunked_launches(x2, out, log, spec.fused(n, rows, _launch.INTERPRET))
     elif rows:
         _launch.launch(softmax_row_kernel, (rows,), x2, out, N=n, BLOCK=spec.block_size(n), LOG=log,
                        STREAM=spec.STREAM_EVICTION, num_warps=spec.num_warps(n))

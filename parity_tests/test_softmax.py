@@ -22,6 +22,8 @@ SOME_IDS = [CASE_IDS[0], CASE_IDS[1], CASE_IDS[4]]
 # partial. (The interpreter pays per chunk, so the costlier tests take the 3.)
 SHORT_CHUNKED = 300
 EIGHT_CHUNKS = 1000
+# Enough rows for the one-launch path on a GPU (spec.FUSED_MIN_ROWS); a few in the interpreter.
+LONG_ROWS = spec.FUSED_MIN_ROWS if harness.ON_GPU else 6
 
 
 @pytest.fixture
@@ -103,6 +105,35 @@ def test_matches_native_op(backend, rng, dtype, half_to_float):
     for op, got in zip(OPS, run_both(backend, x, half_to_float)):
         native = _native(backend, op, x, -1, half_to_float)
         harness.assert_close(got, native, out_dtype(dtype, half_to_float), f"{op} vs native")
+
+
+def run_chunked(backend, x, log, fused, half_to_float=False):
+    """A long row's kernels called directly: the one-launch path (fused) or the two launches."""
+    module = ops_of(backend)
+    out_dtype = "float32" if half_to_float else str(x.dtype)
+    if backend is TORCH:
+        import torch
+
+        xt = TORCH.asarray(x)
+        out = torch.empty(xt.shape, dtype=getattr(torch, out_dtype), device=xt.device)
+        module.chunked_launches(xt, out, log, fused)
+        return TORCH.numpy(out)
+    return np.asarray(module.chunked(JAX.asarray(x), np.dtype(common.NUMPY_DTYPES[out_dtype]), log, fused))
+
+
+@pytest.mark.skipif(not harness.ON_GPU, reason="the interpreters run programs one after another: no one-launch path")
+@pytest.mark.parametrize("short", [True, False], ids=["128-lane-chunks", "spec-chunks"])
+def test_one_launch_matches_two(backend, rng, request, short):
+    """The one-launch path waits on its row's other chunks; it must give the two launches' bits, at many rows."""
+    if short:
+        request.getfixturevalue("small_chunks")
+    cases = ((1, EIGHT_CHUNKS), (199, EIGHT_CHUNKS), (3000, SHORT_CHUNKED)) if short else (
+        (1, spec.FIGURE_VOCAB), (37, 151936), (600, spec.FIGURE_VOCAB))
+    for rows, n in cases:
+        x = harness.random_array(rng, (rows, n), spec.FIGURE_DTYPE, scale=3.0)
+        for log in (False, True):
+            harness.assert_bitwise_equal(run_chunked(backend, x, log, fused=True),
+                                         run_chunked(backend, x, log, fused=False), f"log={log}, {rows}x{n}")
 
 
 def _native(backend, op, x, dim, half_to_float):
@@ -232,13 +263,14 @@ def test_torch_kernel_ran_and_custom_op_traces(rng, small_chunks):
     import bitorch as bs
 
     x = TORCH.asarray(harness.random_array(rng, (3, 200), "bfloat16"))
-    long_x = TORCH.asarray(harness.random_array(rng, (2, SHORT_CHUNKED), "bfloat16"))
-    for kernels, arg in ((["softmax_row_kernel"], x),
-                         (["softmax_chunk_stats_kernel", "softmax_chunk_out_kernel"], long_x)):
-        before = [bitorch.launches[k] for k in kernels]
+    # Long rows' two passes: one launch on a GPU (given enough rows), two in the interpreter.
+    long_x = TORCH.asarray(harness.random_array(rng, (LONG_ROWS, SHORT_CHUNKED), "bfloat16"))
+    for kernel, per_call, arg in (("softmax_row_kernel", 1, x),
+                                  ("softmax_chunked_kernel", 1 if harness.ON_GPU else 2, long_x)):
+        before = bitorch.launches[kernel]
         bs.softmax(arg)
         bs.log_softmax(arg, -1, True)
-        assert [bitorch.launches[k] for k in kernels] == [b + 2 for b in before], kernels
+        assert bitorch.launches[kernel] == before + 2 * per_call, kernel
     small = TORCH.asarray(harness.random_array(rng, (3, 5), "bfloat16"))
     torch.library.opcheck(torch.ops.bitorch.softmax.default, (small, 0, False))  # a dim moved last and back
     torch.library.opcheck(torch.ops.bitorch.log_softmax.default, (small, 1, True))
@@ -253,14 +285,16 @@ def test_jax_kernel_ran_jit_and_vmap(rng, small_chunks):
 
     import bijax as bs
 
-    for n, names, op in ((200, ["bijax_softmax"], "softmax"),
-                         (SHORT_CHUNKED, ["bijax_softmax_chunk_stats", "bijax_log_softmax_chunk_out"], "log_softmax")):
-        x = JAX.asarray(harness.random_array(rng, (2, 3, n), "bfloat16"))
+    long_row = ["bijax_log_softmax_chunked_fused"] if harness.ON_GPU else [
+        "bijax_log_softmax_chunked_stats", "bijax_log_softmax_chunked_out"]
+    for n, names, op in ((200, ["bijax_softmax"], "softmax"), (SHORT_CHUNKED, long_row, "log_softmax")):
+        x = JAX.asarray(harness.random_array(rng, (2, LONG_ROWS // 2, n), "bfloat16"))
         fn = functools.partial(getattr(bs, op), dim=-1, half_to_float=True)
         jaxpr = str(jax.make_jaxpr(fn)(x))
         assert all(f"name={name}" in jaxpr for name in names), (n, op)
         eager = fn(x)
         for got in (jax.jit(fn)(x), jax.vmap(fn)(x)):
             harness.assert_bitwise_equal(np.asarray(got), np.asarray(eager), f"{op} jit/vmap vs eager")
-        # The GPU path lowers to a Triton kernel (checked here without a GPU by lowering for CUDA).
+        # The GPU path (for the long row, the one-launch kernel) lowers to a Triton kernel (checked here
+        # without a GPU by lowering for CUDA).
         assert "__gpu$xla.gpu.triton" in harness.cuda_lowering(fn, x), (n, op)
