@@ -24,6 +24,7 @@ from bispec import rms_norm as rms_spec  # noqa: E402
 from bispec import softmax as softmax_spec  # noqa: E402
 
 flags.DEFINE_list("tokens", ["1", "32", "256", "4096"], "token counts")
+flags.DEFINE_list("tiles", [], "matmul: indices into TILES to time (default: all)")
 
 
 def _sets(make, nbytes):
@@ -77,7 +78,9 @@ TILES = [matmul_spec.Tiling(*t) for t in (  # (BLOCK_M, BLOCK_N, GROUP_M, warps,
     (128, 256, 8, 8, 4), (128, 128, 8, 8, 5), (128, 64, 8, 4, 8), (64, 64, 8, 4, 8),
     # two column blocks: 192- and 96-wide tiles, for the waves of the 256..512-row gap (issue 3)
     (128, 128, 8, 8, 4, 1.0, 64), (128, 128, 8, 8, 3, 1.0, 64), (64, 128, 8, 4, 4, 1.0, 64),
-    (64, 128, 8, 4, 6, 1.0, 64), (128, 64, 8, 4, 6, 1.0, 32))]
+    (64, 128, 8, 4, 6, 1.0, 64), (128, 64, 8, 4, 6, 1.0, 32),
+    # 64-row tiles, 256 and 384 wide: 7 waves of gate_up at 512 rows (4 of 128x256 run 85 % full), one of qkv
+    (64, 256, 8, 8, 4), (64, 256, 8, 8, 5), (64, 256, 8, 8, 3, 1.0, 128), (64, 256, 8, 8, 4, 1.0, 128))]
 
 
 def _force(tiling, dtype="bfloat16"):
@@ -95,7 +98,7 @@ def tune_matmul(tokens):
             sets = [(torch.randn(m, k, dtype=torch.bfloat16, device="cuda"),
                      torch.randn(n, k, dtype=torch.bfloat16, device="cuda")) for _ in range(2)]
             cublas = timing.device_ms([lambda s=s: F.linear(*s) for s in sets], timing.torch_sync)
-            for tiling in TILES:
+            for tiling in [TILES[int(i)] for i in flags.FLAGS.tiles] or TILES:
                 _force(tiling)
                 try:
                     ours = timing.device_ms([lambda s=s: bitorch.linear(*s) for s in sets], timing.torch_sync)
