@@ -30,7 +30,7 @@ def _row_kernel(x_ref, out_ref, *, n: int, block: int, log: bool):
 
 def _chunked_kernel(*refs, n: int, block: int, chunks: int, stats: int, log: bool, stats_pass: bool,
                     out_pass: bool, eviction: str):
-    """A long row, a program per (row, chunk c) as bispec.softmax orders it; refs are flat, whole arrays.
+    """A long row, a program per (row, chunk c) as bispec.softmax orders it; refs are whole arrays.
 
     stats_pass writes chunk c's (max, sum of exp(x - max)) to the workspace; out_pass combines the row's and
     writes chunk c's outputs. Both at once (a GPU, one launch): the program holds its chunk in registers
@@ -43,52 +43,50 @@ def _chunked_kernel(*refs, n: int, block: int, chunks: int, stats: int, log: boo
         x_ref, m_ref, s_ref, out_ref = refs if out_pass else (*refs, None)
         t = pl.program_id(0)
     row, c = t // chunks, t % chunks
-    offs = row * n + c * block + jnp.arange(block)
-    mask = c * block + jnp.arange(block) < n
-    x = plgpu.load(x_ref.at[offs], mask=mask, other=-jnp.inf, eviction_policy=eviction).astype(jnp.float32)
+    cols = c * block + jnp.arange(block)
+    mask = cols < n
+    x = plgpu.load(x_ref.at[row, cols], mask=mask, other=-jnp.inf, eviction_policy=eviction).astype(jnp.float32)
     m_c, e = max_exp(x)  # the out pass alone recomputes pass 1's exact (m_c, e)
     if stats_pass:
-        plgpu.store(m_ref.at[row * chunks + c], m_c)
-        plgpu.store(s_ref.at[row * chunks + c], sum_fp64(e))
+        plgpu.store(m_ref.at[row, c], m_c)
+        plgpu.store(s_ref.at[row, c], sum_fp64(e))
     if stats_pass and out_pass:
         plgpu.debug_barrier()  # the stores above come before this program's arrival is released
         arrived = plgpu.atomic_add(sync_ref, row + 1, 1) + 1
         jax.lax.while_loop(lambda a: a < chunks, lambda a: plgpu.atomic_add(sync_ref, row + 1, 0), arrived)
     if out_pass:
         i = jnp.arange(stats)
-        row_stats = row * chunks + i
-        m, s = combine_chunks(plgpu.load(m_ref.at[row_stats], mask=i < chunks, other=-jnp.inf, volatile=True),
-                              plgpu.load(s_ref.at[row_stats], mask=i < chunks, other=0.0, volatile=True))
+        m, s = combine_chunks(plgpu.load(m_ref.at[row, i], mask=i < chunks, other=-jnp.inf, volatile=True),
+                              plgpu.load(s_ref.at[row, i], mask=i < chunks, other=0.0, volatile=True))
         out = _normalize(x, e, m_c, m, s, log)
-        plgpu.store(out_ref.at[offs], out.astype(out_ref.dtype), mask=mask, eviction_policy=eviction)
+        plgpu.store(out_ref.at[row, cols], out.astype(out_ref.dtype), mask=mask, eviction_policy=eviction)
 
 
 def chunked(x2: jax.Array, out_dtype, log: bool, fused: bool) -> jax.Array:
     """_chunked_kernel over packed rows longer than spec.MAX_REGISTER: one launch (fused) or two."""
     rows, n = x2.shape
     chunks = spec.num_chunks(n)
-    x = x2.reshape(-1)
     call = functools.partial(_launch.pallas_call, grid=(rows * chunks,), num_warps=spec.num_warps(n))
     kernel = functools.partial(_chunked_kernel, n=n, block=spec.block_size(n), chunks=chunks,
                                stats=spec.stats_block(n), log=log)
     name = f"bijax_{'log_softmax' if log else 'softmax'}_chunked"
-    stat_shape = jax.ShapeDtypeStruct((rows * chunks,), jnp.float32)
-    out_shape = jax.ShapeDtypeStruct(x.shape, out_dtype)
-    specs = [_launch.whole_spec(length) for length in (x.size, rows + 1, rows * chunks, rows * chunks, x.size)]
+    stat_shape = jax.ShapeDtypeStruct((rows, chunks), jnp.float32)
+    out_shape = jax.ShapeDtypeStruct(x2.shape, out_dtype)
+    x_spec, sync_spec, stat_spec = (pl.BlockSpec(shape, lambda t, dims=len(shape): (0,) * dims)
+                                    for shape in (x2.shape, (rows + 1,), (rows, chunks)))
     if fused:
         sync = jnp.zeros((rows + 1,), jnp.int32)
         *_, out, _ = call(
             functools.partial(kernel, stats_pass=True, out_pass=True, eviction=spec.STREAM_EVICTION),
-            name=f"{name}_fused", in_specs=specs[:2], out_specs=[*specs[2:], specs[1]],
-            out_shape=[stat_shape, stat_shape, out_shape, sync], input_output_aliases={1: 3})(x, sync)
-    else:
-        m_c, s_c = call(functools.partial(kernel, stats_pass=True, out_pass=False, eviction=spec.REREAD_EVICTION),
-                        name=f"{name}_stats", in_specs=specs[:1], out_specs=specs[2:4],
-                        out_shape=[stat_shape, stat_shape])(x)
-        out = call(functools.partial(kernel, stats_pass=False, out_pass=True, eviction=spec.STREAM_EVICTION),
-                   name=f"{name}_out", in_specs=[specs[0], *specs[2:4]], out_specs=specs[4],
-                   out_shape=out_shape)(x, m_c, s_c)
-    return out.reshape(x2.shape)
+            name=f"{name}_fused", in_specs=[x_spec, sync_spec], out_specs=[stat_spec, stat_spec, x_spec, sync_spec],
+            out_shape=[stat_shape, stat_shape, out_shape, sync], input_output_aliases={1: 3})(x2, sync)
+        return out
+    m_c, s_c = call(functools.partial(kernel, stats_pass=True, out_pass=False, eviction=spec.REREAD_EVICTION),
+                    name=f"{name}_stats", in_specs=[x_spec], out_specs=[stat_spec, stat_spec],
+                    out_shape=[stat_shape, stat_shape])(x2)
+    return call(functools.partial(kernel, stats_pass=False, out_pass=True, eviction=spec.STREAM_EVICTION),
+                name=f"{name}_out", in_specs=[x_spec, stat_spec, stat_spec], out_specs=x_spec,
+                out_shape=out_shape)(x2, m_c, s_c)
 
 
 @functools.partial(jax.jit, static_argnames=("out_dtype", "log", "plan", "interpret"))

@@ -136,6 +136,27 @@ def test_one_launch_matches_two(backend, rng, request, short):
                                          run_chunked(backend, x, log, fused=False), f"log={log}, {rows}x{n}")
 
 
+@pytest.mark.skipif(not harness.ON_GPU, reason="4 GiB inputs: GPU only")
+@pytest.mark.parametrize("n", [32000, spec.FIGURE_VOCAB], ids=["held-rows", "chunked"])
+def test_past_two_gi_elements(n):
+    """More than 2**31 elements (offsets past int32): the last rows equal those rows alone, in both frameworks."""
+    import jax
+    import torch
+
+    import bijax
+    import bitorch
+
+    rows = 2**31 // n + 8
+    x = (3 * torch.randn(rows, n, device="cuda")).to(torch.bfloat16)
+    tail = x[-3:].clone()
+    for name, fn, convert in (("torch", bitorch.softmax, lambda t: t),
+                              ("jax", jax.jit(bijax.softmax), jax.dlpack.from_dlpack)):
+        got = torch.from_dlpack(fn(convert(x)))[-3:].clone()
+        alone = torch.from_dlpack(fn(convert(tail)))
+        assert torch.equal(got, alone), name
+        del got
+
+
 def _native(backend, op, x, dim, half_to_float):
     """torch.softmax/log_softmax (dtype=float32 is torch's half_to_float path); jax.nn's under jit."""
     if backend is TORCH:
