@@ -90,7 +90,8 @@ def chunked(x2: jax.Array, out_dtype, log: bool, fused: bool) -> jax.Array:
 
 
 @functools.partial(jax.jit, static_argnames=("out_dtype", "log", "plan", "interpret"))
-def _run(x2: jax.Array, *, out_dtype, log: bool, plan: tuple[bool, bool, int, int, int, int], interpret: bool) -> jax.Array:
+def _run(x2: jax.Array, *, out_dtype, log: bool, plan: tuple[bool, bool, int, int, int, int],
+         interpret: bool) -> jax.Array:
     """The kernel over packed rows, compiled once per shape and key.
 
     `plan` (long row, fused, block, chunks, stats, num_warps) comes from the spec and `interpret` from _launch:
