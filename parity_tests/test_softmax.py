@@ -121,6 +121,17 @@ def run_chunked(backend, x, log, fused, half_to_float=False):
     return np.asarray(module.chunked(JAX.asarray(x), np.dtype(common.NUMPY_DTYPES[out_dtype]), log, fused))
 
 
+def test_one_launch_plan():
+    """Which long rows take the one launch: chunked, at most FUSED_MAX_CHUNKS chunks, enough rows, a GPU."""
+    longest = spec.CHUNK * spec.FUSED_MAX_CHUNKS
+    assert spec.fused(longest, spec.FUSED_MIN_ROWS, interpret=False)
+    assert spec.fused(spec.FIGURE_VOCAB, 4096, interpret=False)
+    assert not spec.fused(longest + 1, 4096, interpret=False)  # one chunk too many
+    assert not spec.fused(longest, spec.FUSED_MIN_ROWS - 1, interpret=False)
+    assert not spec.fused(longest, 4096, interpret=True)
+    assert not spec.fused(spec.MAX_REGISTER, 4096, interpret=False)  # held in registers
+
+
 @pytest.mark.skipif(not harness.ON_GPU, reason="the interpreters run programs one after another: no one-launch path")
 @pytest.mark.parametrize("short", [True, False], ids=["128-lane-chunks", "spec-chunks"])
 def test_one_launch_matches_two(backend, rng, request, short):
