@@ -24,16 +24,15 @@ def _normalize(x, e, m_part, m, s, LOG: tl.constexpr):
 
 
 @triton.jit
-def softmax_row_kernel(x_ptr, out_ptr, N: tl.constexpr, BLOCK: tl.constexpr, LOG: tl.constexpr,
-                       STREAM: tl.constexpr):
+def softmax_row_kernel(x_ptr, out_ptr, N: tl.constexpr, BLOCK: tl.constexpr, LOG: tl.constexpr):
     """One row held in registers: one read, one write."""
     row = tl.program_id(0).to(tl.int64)
     cols = tl.arange(0, BLOCK)
     mask = cols < N
-    x = tl.load(x_ptr + row * N + cols, mask=mask, other=float("-inf"), eviction_policy=STREAM).to(tl.float32)
+    x = tl.load(x_ptr + row * N + cols, mask=mask, other=float("-inf"), eviction_policy=_STREAM).to(tl.float32)
     m, e = max_exp(x)
     out = _normalize(x, e, m, m, sum_fp64(e), LOG)
-    tl.store(out_ptr + row * N + cols, cast_rtne(out, out_ptr.dtype.element_ty), mask=mask, eviction_policy=STREAM)
+    tl.store(out_ptr + row * N + cols, cast_rtne(out, out_ptr.dtype.element_ty), mask=mask, eviction_policy=_STREAM)
 
 
 @triton.jit
@@ -107,7 +106,7 @@ def _run(x: torch.Tensor, dim: int, half_to_float: bool, log: bool) -> torch.Ten
         chunked_launches(x2, out, log, spec.fused(n, rows, _launch.INTERPRET))
     elif rows:
         _launch.launch(softmax_row_kernel, (rows,), x2, out, N=n, BLOCK=spec.block_size(n), LOG=log,
-                       STREAM=spec.STREAM_EVICTION, num_warps=spec.num_warps(n))
+                       num_warps=spec.num_warps(n))
     return out.movedim(-1, dim)
 
 
