@@ -90,14 +90,13 @@ def chunked(x2: jax.Array, out_dtype, log: bool, fused: bool) -> jax.Array:
 
 
 @functools.partial(jax.jit, static_argnames=("out_dtype", "log", "plan", "interpret"))
-def _run(x2: jax.Array, *, out_dtype, log: bool, plan: tuple[bool, bool, int, int, int, int],
-         interpret: bool) -> jax.Array:
+def _run(x2: jax.Array, *, out_dtype, log: bool, plan: tuple[bool, bool, int, int], interpret: bool) -> jax.Array:
     """The kernel over packed rows, compiled once per shape and key.
 
-    `plan` (long row, fused, block, chunks, stats, num_warps) comes from the spec and `interpret` from _launch:
-    both are in the jit cache key, so a trace made under other constants or for the interpreter is never reused.
+    `plan` (long row, fused, block, num_warps) comes from the spec and `interpret` from _launch: both are in the
+    jit cache key, so a trace made under other constants or for the interpreter is never reused.
     """
-    long_row, fused, block, _, _, num_warps = plan
+    long_row, fused, block, num_warps = plan
     if long_row:
         return chunked(x2, out_dtype, log, fused)
     row = _launch.row_spec(x2.shape[1])
@@ -114,7 +113,7 @@ def _apply(x: jax.Array, dim, half_to_float, log: bool) -> jax.Array:
         out = jnp.zeros(xt.shape, out_dtype)
     else:
         plan = (spec.chunked(n), spec.fused(n, x.size // n, _launch.INTERPRET), spec.block_size(n),
-                spec.num_chunks(n), spec.stats_block(n), spec.num_warps(n))
+                spec.num_warps(n))
         out = _run(xt.reshape(-1, n), out_dtype=jnp.dtype(out_dtype), log=log, plan=plan,
                    interpret=_launch.INTERPRET).reshape(xt.shape)
     return jnp.moveaxis(out, -1, dim)
