@@ -30,6 +30,19 @@ def log_f32(x: jax.Array) -> jax.Array:
     return jnp.log(x)
 
 
+def _inline_f32(asm: str, constraints: str, *args) -> jax.Array:
+    """One PTX instruction over fp32 operands, broadcast together, written inline (the Triton twin's own).
+
+    The Triton lowering takes no literal or scalar operand there and cannot broadcast an asm scalar: scalars
+    go in, and come back, as one-lane blocks, which broadcast like scalars.
+    """
+    args = jnp.broadcast_arrays(*(jnp.asarray(v, jnp.float32) for v in args))
+    args = [v.reshape((1,)) if v.ndim == 0 else v for v in args]
+    [out] = plgpu.elementwise_inline_asm(asm, args=args, constraints=constraints, pack=1,
+                                         result_shape_dtypes=[jax.ShapeDtypeStruct(args[0].shape, jnp.float32)])
+    return out
+
+
 def fma_f32(a, b, c) -> jax.Array:
     """a*b + c of fp32 values, rounded once: PTX fma.rn.f32, the instruction tl.fma emits in the Triton twin.
 
@@ -39,17 +52,12 @@ def fma_f32(a, b, c) -> jax.Array:
     rounded to fp64, then to fp32, as the Triton twin does under its interpreter.
     The backend is read when the kernel is traced (bijax._launch.INTERPRET).
     """
-    a, b, c = jnp.broadcast_arrays(*(jnp.asarray(v, jnp.float32) for v in (a, b, c)))
     if _launch.INTERPRET:
+        a, b, c = jnp.broadcast_arrays(*(jnp.asarray(v, jnp.float32) for v in (a, b, c)))
         with jax.enable_x64(True):
             f64 = jnp.float64
             return (a.astype(f64) * b.astype(f64) + c.astype(f64)).astype(jnp.float32)
-    shape = a.shape
-    if not shape:  # inline asm takes no literal operands: scalars go in as one-lane blocks
-        a, b, c = (jnp.broadcast_to(v, (1,)) for v in (a, b, c))
-    [out] = plgpu.elementwise_inline_asm("fma.rn.f32 $0, $1, $2, $3;", args=[a, b, c], constraints="=f,f,f,f",
-                                         pack=1, result_shape_dtypes=[jax.ShapeDtypeStruct(a.shape, jnp.float32)])
-    return out.reshape(shape)
+    return _inline_f32("fma.rn.f32 $0, $1, $2, $3;", "=f,f,f,f", a, b, c)
 
 
 def _pow2(j: jax.Array) -> jax.Array:
@@ -78,16 +86,11 @@ def exp_f32(x: jax.Array) -> jax.Array:
 def reciprocal_f32(s: jax.Array) -> jax.Array:
     """1/s of fp32 s, correctly rounded: PTX rcp.rn.f32, the instruction the Triton twin writes.
 
-    Under Pallas' interpreter, XLA's fp32 division (IEEE, correctly rounded). A
-    scalar comes back as shape (1,): the Triton lowering cannot broadcast an asm
-    scalar, but broadcasts (1,) like a scalar.
+    Under Pallas' interpreter, XLA's fp32 division (IEEE, correctly rounded).
     """
     if _launch.INTERPRET:
         return jnp.float32(1.0) / s
-    s = s.reshape((1,)) if s.ndim == 0 else s
-    [out] = plgpu.elementwise_inline_asm("rcp.rn.f32 $0, $1;", args=[s], constraints="=f,f", pack=1,
-                                         result_shape_dtypes=[jax.ShapeDtypeStruct(s.shape, jnp.float32)])
-    return out
+    return _inline_f32("rcp.rn.f32 $0, $1;", "=f,f", s)
 
 
 def max_exp(x: jax.Array) -> tuple[jax.Array, jax.Array]:
