@@ -12,17 +12,48 @@ from bijax import _launch
 from bispec import common
 
 
-def sum_fp64(x: jax.Array, axis: int = 0) -> jax.Array:
-    """fp64 sum of fp32 terms along `axis` (bispec.common.SUM_RULE), rounded to fp32."""
-    with jax.enable_x64(True):
-        return jnp.sum(x.astype(jnp.float64), axis=axis).astype(jnp.float32)
+def _pair(x: jax.Array, bit: int) -> jax.Array:
+    """Add the terms of a 1-D block whose indices differ in `bit` (an axis of 2: one add); that bit is dropped.
+
+    Under the interpreter XLA would merge the chain of sums into one reduction of its own order, so there the
+    pairs are added as two slices.
+    """
+    n = x.shape[0]
+    pairs = x.reshape(n >> (bit + 1), 2, 1 << bit)
+    added = pairs[:, 0] + pairs[:, 1] if _launch.INTERPRET else jnp.sum(pairs, axis=1)
+    return added.reshape(n // 2)
 
 
-def sum_of_squares(s: jax.Array) -> jax.Array:
-    """fp32 sum(s*s) of a 1-D fp32 block, accumulated in fp64 (bispec.common.SUM_RULE)."""
-    with jax.enable_x64(True):
-        s64 = s.astype(jnp.float64)
-        return jnp.sum(s64 * s64).astype(jnp.float32)
+def tree_sum(x: jax.Array, vec: int, warps: int, explicit: bool = False) -> jax.Array:
+    """Sum of a 1-D block (a power of 2 long) in its dtype by bispec.common.SUM_RULE's tree.
+
+    vec and warps are the block's layout: its elements a 16-byte load and the kernel's num_warps.
+    explicit takes every step as pairs, for a block whose layout the kernel does not fix.
+    """
+    n = x.shape[0]
+    reps, v, lanes, w = common.tree_levels(n, vec, warps)
+    for _ in range(reps):  # a thread's repeats
+        x = _pair(x, x.shape[0].bit_length() - 2)
+    for _ in range(v):  # a thread's vector
+        x = _pair(x, 0)
+    if not (_launch.INTERPRET or explicit) and n >= vec * 32 * warps:
+        return jnp.sum(x)  # one term a thread: Triton's butterfly is the rule's order (test_sum_tree)
+    for i in range(lanes):
+        x = _pair(x, lanes - 1 - i)
+    for i in range(w):
+        x = _pair(x, w - 1 - i)
+    return x.reshape(())
+
+
+def mul_f32(a: jax.Array, b: jax.Array) -> jax.Array:
+    """a*b of fp32 values as PTX mul.rn.f32 (the Triton twin's), which no compiler contracts with a following add.
+
+    Under Pallas' interpreter it is a plain product, which XLA's CPU compiler may still fuse with the add
+    after it (bits on the CPU are within tolerance there, not the rule's).
+    """
+    if _launch.INTERPRET:
+        return a * b
+    return _inline_f32("mul.rn.f32 $0, $1, $2;", "=f,f,f", a, b)
 
 
 def log_f32(x: jax.Array) -> jax.Array:
@@ -110,10 +141,7 @@ def exp_shift(a: jax.Array, m: jax.Array) -> jax.Array:
 def combine_chunks(m_c: jax.Array, s_c: jax.Array) -> tuple[jax.Array, jax.Array]:
     """(M, S) of a row from its chunks' (max, sum of exp(x - max)) blocks, as bispec.softmax specifies.
 
-    Padding lanes hold (-inf, 0). Each fp32 x fp32 product is exact in fp64, so a
-    fused multiply-add cannot change a term; the fp64 sum is rounded once to fp32.
+    Padding lanes hold (-inf, 0). The sum is the tree of vec = warps = 1 (halving, top bit first).
     """
     m = jnp.max(m_c, axis=0)
-    e = exp_shift(m_c, m)
-    with jax.enable_x64(True):
-        return m, sum_fp64(s_c.astype(jnp.float64) * e.astype(jnp.float64))
+    return m, tree_sum(mul_f32(s_c, exp_shift(m_c, m)), 1, 1, explicit=True)

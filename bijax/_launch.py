@@ -8,6 +8,7 @@ which kernel ran.
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 from jax.experimental import pallas as pl
 from jax.experimental.pallas import triton as plgpu
 
@@ -23,11 +24,18 @@ def pallas_call(kernel, *, name: str, grid, in_specs, out_specs, out_shape, num_
     )
 
 
+def out_columns(block: int, slice_: int):
+    """Columns a program writes: the whole block, or slice program_id(1) of a split row (bitorch's out_columns)."""
+    if slice_ == block:
+        return jnp.arange(block)
+    return pl.program_id(1) * slice_ + jnp.arange(slice_)
+
+
 def row_spec(length: int) -> pl.BlockSpec:
-    """One whole row of a (rows, length) array per program."""
-    return pl.BlockSpec((None, length), lambda i: (i, 0))
+    """One whole row of a (rows, length) array per program (grid axis 0; a row split over axis 1 shares it)."""
+    return pl.BlockSpec((None, length), lambda i, *_: (i, 0))
 
 
 def whole_spec(length: int) -> pl.BlockSpec:
     """A 1-D array, the same for every program."""
-    return pl.BlockSpec((length,), lambda i: (0,))
+    return pl.BlockSpec((length,), lambda *_: (0,))

@@ -10,17 +10,20 @@ from jax.experimental.pallas import triton as plgpu
 from bispec import common
 from bispec import layer_norm as spec
 from bijax import _launch
-from bijax._kernel_helpers import fma_f32, sum_fp64, sum_of_squares
+from bijax._kernel_helpers import fma_f32, mul_f32, tree_sum
 
 
-def _kernel(*refs, hidden: int, block: int, eps: float, has_weight: bool, has_bias: bool, params_first: bool):
+def _kernel(*refs, hidden: int, block: int, vec: int, warps: int, slice_: int, eps: float, has_weight: bool,
+            has_bias: bool, params_first: bool):
     x_ref, *param_refs, out_ref = refs
     w_ref = param_refs.pop(0) if has_weight else None
     b_ref = param_refs.pop(0) if has_bias else None
     cols = jnp.arange(block)
     mask = cols < hidden
+    ocols = _launch.out_columns(block, slice_)
+    omask = ocols < hidden
     param = spec.PARAM_EVICTION or None
-    load = lambda ref: plgpu.load(ref.at[cols], mask=mask, other=0, eviction_policy=param).astype(jnp.float32)  # noqa: E731
+    load = lambda ref: plgpu.load(ref.at[ocols], mask=omask, other=0, eviction_policy=param).astype(jnp.float32)  # noqa: E731
     if params_first:  # bispec.layer_norm.params_first: no arithmetic changes with it
         w = load(w_ref) if has_weight else None
         b = load(b_ref) if has_bias else None
@@ -29,8 +32,12 @@ def _kernel(*refs, hidden: int, block: int, eps: float, has_weight: bool, has_bi
     inv = common.inv_f32(hidden)
     # x - mean, rounded once; the constant carries the sign (negating the sum would round -0 apart
     # between the frameworks). Padding lanes are zeroed so that they add nothing to the squares.
-    d = jnp.where(mask, fma_f32(sum_fp64(x), jnp.float32(-inv), x), 0.0)
-    rstd = jax.lax.rsqrt((sum_of_squares(d) + eps * hidden) * jnp.float32(inv))
+    s = tree_sum(x, vec, warps)
+    d = jnp.where(mask, fma_f32(s, jnp.float32(-inv), x), 0.0)
+    rstd = jax.lax.rsqrt((tree_sum(mul_f32(d, d), vec, warps) + eps * hidden) * jnp.float32(inv))
+    if slice_ < block:  # a split row: this program's columns read again (from cache), d by the same FMA
+        x = plgpu.load(x_ref.at[ocols], mask=omask, other=0, eviction_policy=stream).astype(jnp.float32)
+        d = fma_f32(s, jnp.float32(-inv), x)
     if not params_first:
         w = load(w_ref) if has_weight else None
         b = load(b_ref) if has_bias else None
@@ -38,20 +45,22 @@ def _kernel(*refs, hidden: int, block: int, eps: float, has_weight: bool, has_bi
         y = fma_f32(d * rstd, w, b) if has_bias else d * rstd * w
     else:
         y = fma_f32(d, rstd, b) if has_bias else d * rstd
-    plgpu.store(out_ref.at[cols], y.astype(out_ref.dtype), mask=mask, eviction_policy=stream)
+    plgpu.store(out_ref.at[ocols], y.astype(out_ref.dtype), mask=omask, eviction_policy=stream)
 
 
 def _run(x2, weight, bias, eps: float):
     rows, hidden = x2.shape
     params = [p for p in (weight, bias) if p is not None]
-    kernel = functools.partial(_kernel, hidden=hidden, block=spec.block_size(hidden), eps=eps,
+    warps, block, split = spec.num_warps(hidden), spec.block_size(hidden), spec.split(rows, hidden)
+    kernel = functools.partial(_kernel, hidden=hidden, block=block, vec=common.vector_width(hidden, x2.dtype.itemsize),
+                               warps=warps, slice_=block // split, eps=eps,
                                has_weight=weight is not None, has_bias=bias is not None,
                                params_first=spec.params_first(rows))
     row = _launch.row_spec(hidden)
     call = _launch.pallas_call(
-        kernel, name="bijax_layer_norm", grid=(rows,),
+        kernel, name="bijax_layer_norm", grid=(rows, split),
         in_specs=[row] + [_launch.whole_spec(hidden)] * len(params), out_specs=row,
-        out_shape=jax.ShapeDtypeStruct(x2.shape, x2.dtype), num_warps=spec.num_warps(hidden))
+        out_shape=jax.ShapeDtypeStruct(x2.shape, x2.dtype), num_warps=warps)
     return call(x2, *params)
 
 

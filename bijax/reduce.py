@@ -16,7 +16,7 @@ from jax.experimental.pallas import triton as plgpu
 from bispec import common
 from bispec import reduce as spec
 from bijax import _launch
-from bijax._kernel_helpers import sum_fp64
+from bijax._kernel_helpers import tree_sum
 
 
 def _term(v, dtype, round_in: bool):
@@ -32,13 +32,13 @@ def _finish(s, dtype, length: int, mean: bool):
     return s.astype(dtype)
 
 
-def _rows_kernel(x_ref, out_ref, *, length: int, block: int, mean: bool, round_in: bool):
+def _rows_kernel(x_ref, out_ref, *, length: int, block: int, vec: int, warps: int, mean: bool, round_in: bool):
     """B == 1: one program per row of R elements."""
     dtype = out_ref.dtype
     cols = jnp.arange(block, dtype=jnp.int32)
     load = functools.partial(plgpu.load, other=0, eviction_policy=spec.STREAM_EVICTION or None)
     if length <= block:  # the whole row in registers: one term a lane
-        s = sum_fp64(_term(load(x_ref.at[cols], mask=cols < length), dtype, round_in))
+        s = tree_sum(_term(load(x_ref.at[cols], mask=cols < length), dtype, round_in), vec, warps)
     else:  # lane l adds r = l, l + BLOCK, ... in fp64, then one tree over the lanes
         def chunk(c, acc):
             idx = c * block + cols
@@ -47,7 +47,7 @@ def _rows_kernel(x_ref, out_ref, *, length: int, block: int, mean: bool, round_i
         with jax.enable_x64(True):
             acc = lax.fori_loop(jnp.int32(0), jnp.int32(common.cdiv(length, block)), chunk,
                                 jnp.zeros((block,), jnp.float64))
-            s = sum_fp64(acc)
+            s = tree_sum(acc, vec, warps).astype(jnp.float32)
     plgpu.store(out_ref, _finish(s, dtype, length, mean))
 
 
@@ -80,12 +80,14 @@ def _run(x: jax.Array, plan: spec.Plan, mean: bool) -> jax.Array:
         return jnp.full(plan.out_shape, math.nan if mean else 0.0, out_dtype)
     xc = jnp.transpose(x, plan.perm) if plan.perm is not None else x
     if B == 1:
-        kernel = functools.partial(_rows_kernel, length=R, block=spec.row_block(R), mean=mean,
+        warps = spec.row_warps(R)
+        kernel = functools.partial(_rows_kernel, length=R, block=spec.row_block(R),
+                                   vec=common.vector_width(R, x.dtype.itemsize), warps=warps, mean=mean,
                                    round_in=plan.round_inputs)
         out = _launch.pallas_call(
             kernel, name="bijax_reduce_rows", grid=(A,), in_specs=[_launch.row_spec(R)],
             out_specs=pl.BlockSpec((None,), lambda i: (i,)), out_shape=jax.ShapeDtypeStruct((A,), out_dtype),
-            num_warps=spec.row_warps(R))(xc.reshape(A, R))
+            num_warps=warps)(xc.reshape(A, R))
     else:
         block_b, warps = spec.col_tiling(A, B, x.dtype.itemsize)
         kernel = functools.partial(_cols_kernel, length=R, inner=B, rows=spec.COL_ROWS, block_b=block_b,

@@ -10,47 +10,63 @@ from jax.experimental.pallas import triton as plgpu
 from bispec import common
 from bispec import rms_norm as spec
 from bijax import _launch
-from bijax._kernel_helpers import sum_of_squares
+from bijax._kernel_helpers import mul_f32, tree_sum
 
 
-def _kernel(*refs, hidden: int, block: int, eps: float, has_residual: bool, weight_first: bool):
+def _kernel(*refs, hidden: int, block: int, vec: int, warps: int, slice_: int, eps: float, has_residual: bool,
+            weight_first: bool):
     if has_residual:
         x_ref, res_ref, w_ref, out_ref, new_res_ref = refs
     else:
-        x_ref, w_ref, out_ref = refs
+        (x_ref, w_ref, out_ref), res_ref, new_res_ref = refs, None, None
     cols = jnp.arange(block)
     mask = cols < hidden
-    load_weight = lambda: plgpu.load(w_ref.at[cols], mask=mask, other=0,  # noqa: E731
+    ocols = _launch.out_columns(block, slice_)
+    omask = ocols < hidden
+    load_weight = lambda: plgpu.load(w_ref.at[ocols], mask=omask, other=0,  # noqa: E731
                                      eviction_policy=spec.WEIGHT_EVICTION or None).astype(jnp.float32)
     if weight_first:  # bispec.rms_norm.weight_first: no arithmetic changes with it
         w = load_weight()
+    stream = functools.partial(_residual_stream, x_ref, res_ref, new_res_ref)
+    s = stream(cols, mask, store=slice_ == block)
+    rstd = jax.lax.rsqrt((tree_sum(mul_f32(s, s), vec, warps) + eps * hidden) * jnp.float32(common.inv_f32(hidden)))
+    if slice_ < block:  # a split row: this program's columns read again (from cache), the same values
+        s = stream(ocols, omask, store=True)
+    if not weight_first:
+        w = load_weight()
+    plgpu.store(out_ref.at[ocols], (s * rstd * w).astype(out_ref.dtype), mask=omask,
+                eviction_policy=spec.STREAM_EVICTION or None)
+
+
+def _residual_stream(x_ref, res_ref, new_res_ref, cols, mask, store: bool):
+    """fp32 x (+ residual, rounded to x's dtype as stored; `store` writes it to new_res_ref) at cols."""
     stream = spec.STREAM_EVICTION or None
     s = plgpu.load(x_ref.at[cols], mask=mask, other=0, eviction_policy=stream).astype(jnp.float32)
-    if has_residual:
+    if res_ref is not None:
         s = s + plgpu.load(res_ref.at[cols], mask=mask, other=0, eviction_policy=stream).astype(jnp.float32)
         # The norm sees the residual stream as stored: rounded to the input dtype.
         s_rounded = s.astype(new_res_ref.dtype)
-        plgpu.store(new_res_ref.at[cols], s_rounded, mask=mask, eviction_policy=stream)
+        if store:
+            plgpu.store(new_res_ref.at[cols], s_rounded, mask=mask, eviction_policy=stream)
         s = s_rounded.astype(jnp.float32)
-    rstd = jax.lax.rsqrt((sum_of_squares(s) + eps * hidden) * jnp.float32(common.inv_f32(hidden)))
-    if not weight_first:
-        w = load_weight()
-    plgpu.store(out_ref.at[cols], (s * rstd * w).astype(out_ref.dtype), mask=mask, eviction_policy=stream)
+    return s
 
 
 def _run(x2, weight, residual2, eps: float):
     rows, hidden = x2.shape
     has_residual = residual2 is not None
-    kernel = functools.partial(_kernel, hidden=hidden, block=spec.block_size(hidden), eps=eps,
+    warps, block, split = spec.num_warps(hidden), spec.block_size(hidden), spec.split(rows, hidden)
+    kernel = functools.partial(_kernel, hidden=hidden, block=block, vec=common.vector_width(hidden, x2.dtype.itemsize),
+                               warps=warps, slice_=block // split, eps=eps,
                                has_residual=has_residual, weight_first=spec.weight_first(rows))
     row = _launch.row_spec(hidden)
     out = jax.ShapeDtypeStruct(x2.shape, x2.dtype)
     call = _launch.pallas_call(
-        kernel, name="bijax_rms_norm", grid=(rows,),
+        kernel, name="bijax_rms_norm", grid=(rows, split),
         in_specs=[row, row, _launch.whole_spec(hidden)] if has_residual else [row, _launch.whole_spec(hidden)],
         out_specs=[row, row] if has_residual else row,
         out_shape=[out, out] if has_residual else out,
-        num_warps=spec.num_warps(hidden))
+        num_warps=warps)
     return call(x2, residual2, weight) if has_residual else call(x2, weight)
 
 

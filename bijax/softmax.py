@@ -8,9 +8,10 @@ import jax.numpy as jnp
 from jax.experimental import pallas as pl
 from jax.experimental.pallas import triton as plgpu
 
+from bispec import common
 from bispec import softmax as spec
 from bijax import _launch
-from bijax._kernel_helpers import combine_chunks, exp_shift, log_f32, max_exp, reciprocal_f32, sum_fp64
+from bijax._kernel_helpers import combine_chunks, exp_shift, log_f32, max_exp, reciprocal_f32, tree_sum
 
 
 def _normalize(x, e, m_part, m, s, log: bool):
@@ -18,17 +19,17 @@ def _normalize(x, e, m_part, m, s, log: bool):
     return (x - m) - log_f32(s) if log else e * (exp_shift(m_part, m) * reciprocal_f32(s))
 
 
-def _row_kernel(x_ref, out_ref, *, n: int, block: int, log: bool):
+def _row_kernel(x_ref, out_ref, *, n: int, block: int, vec: int, warps: int, log: bool):
     """One row held in registers: one read, one write."""
     cols = jnp.arange(block)
     mask = cols < n
     x = plgpu.load(x_ref.at[cols], mask=mask, other=-jnp.inf, eviction_policy=spec.STREAM_EVICTION).astype(jnp.float32)
     m, e = max_exp(x)
-    out = _normalize(x, e, m, m, sum_fp64(e), log)
+    out = _normalize(x, e, m, m, tree_sum(e, vec, warps), log)
     plgpu.store(out_ref.at[cols], out.astype(out_ref.dtype), mask=mask, eviction_policy=spec.STREAM_EVICTION)
 
 
-def _chunked_kernel(*refs, n: int, block: int, chunks: int, stats: int, log: bool, stats_pass: bool,
+def _chunked_kernel(*refs, n: int, block: int, vec: int, warps: int, chunks: int, stats: int, log: bool, stats_pass: bool,
                     out_pass: bool, eviction: str):
     """A long row, a program per (row, chunk c) as bispec.softmax orders it; refs are whole arrays.
 
@@ -49,7 +50,7 @@ def _chunked_kernel(*refs, n: int, block: int, chunks: int, stats: int, log: boo
     m_c, e = max_exp(x)  # the out pass alone recomputes pass 1's exact (m_c, e)
     if stats_pass:
         plgpu.store(m_ref.at[row, c], m_c)
-        plgpu.store(s_ref.at[row, c], sum_fp64(e))
+        plgpu.store(s_ref.at[row, c], tree_sum(e, vec, warps))
     if stats_pass and out_pass:
         plgpu.debug_barrier()  # the stores above come before this program's arrival is released
         arrived = plgpu.atomic_add(sync_ref, row + 1, 1) + 1
@@ -66,8 +67,10 @@ def chunked(x2: jax.Array, out_dtype, log: bool, fused: bool) -> jax.Array:
     """_chunked_kernel over packed rows longer than spec.MAX_REGISTER: one launch (fused) or two."""
     rows, n = x2.shape
     chunks = spec.num_chunks(n)
-    call = functools.partial(_launch.pallas_call, grid=(rows * chunks,), num_warps=spec.num_warps(n))
-    kernel = functools.partial(_chunked_kernel, n=n, block=spec.block_size(n), chunks=chunks,
+    warps = spec.num_warps(n)
+    call = functools.partial(_launch.pallas_call, grid=(rows * chunks,), num_warps=warps)
+    kernel = functools.partial(_chunked_kernel, n=n, block=spec.block_size(n),
+                               vec=common.vector_width(n, x2.dtype.itemsize), warps=warps, chunks=chunks,
                                stats=spec.stats_block(n), log=log)
     name = f"bijax_{'log_softmax' if log else 'softmax'}_chunked"
     stat_shape = jax.ShapeDtypeStruct((rows, chunks), jnp.float32)
@@ -101,7 +104,8 @@ def _run(x2: jax.Array, *, out_dtype, log: bool, plan: tuple[bool, bool, int, in
         return chunked(x2, out_dtype, log, fused)
     row = _launch.row_spec(x2.shape[1])
     return _launch.pallas_call(
-        functools.partial(_row_kernel, n=x2.shape[1], block=block, log=log),
+        functools.partial(_row_kernel, n=x2.shape[1], block=block, vec=common.vector_width(x2.shape[1], x2.dtype.itemsize),
+                          warps=num_warps, log=log),
         name=f"bijax_{'log_softmax' if log else 'softmax'}", grid=(x2.shape[0],), in_specs=[row], out_specs=row,
         out_shape=jax.ShapeDtypeStruct(x2.shape, out_dtype), num_warps=num_warps)(x2)
 

@@ -21,17 +21,62 @@ NUMPY_DTYPES = {
 EPS = {name: float(ml_dtypes.finfo(dt).eps) for name, dt in NUMPY_DTYPES.items()}
 
 
-# How a kernel sums fp32 terms along a row (a block held in registers).
-SUM_RULE = """Each fp32 term is widened to fp64 and the block is summed in fp64, then rounded
-once to fp32. Products of two fp32 numbers are exact in fp64, so a fused
-multiply-add cannot change them; the tree order inside the block is fixed by
-the spec's block and warp constants, so every row of every batch gets the same
-bits from one compiled kernel. Two compilers (Triton for bitorch, XLA's Triton
-for bijax) may still order the in-thread adds differently: in fp64 that moves
-the sum by ~1e-16 relative, which survives the rounding to fp32 only when the
-sum lies within that distance of an fp32 rounding boundary. Summed in fp32
-instead, the two frameworks' row sums differed in about 1 row in 5 on an H200;
-in fp64, in none of 5,632 rows tried, at no measurable cost at 4096 x 8192."""
+# How a kernel sums a block of terms held in registers.
+SUM_RULE = """A block of n = 2**k terms (padding lanes hold 0) is summed by one fixed
+pairwise tree: each step adds the pairs of terms whose indices differ in one
+bit, each add rounded once in the terms' dtype (fp32, or fp64 for the reduce
+op's lane accumulators), and drops that bit. The bits go in this order
+(tree_levels): the repeat bits above one layout cover of VEC * 32 * WARPS
+terms, top bit first; the VEC bits of a thread's vector, bit 0 first; the 32
+lanes, top bit first; the warps, top bit first. VEC and WARPS are the kernel's
+own constants (vector_width, the op's warps), so on the GPU the first two
+groups are adds inside one thread and the last two a butterfly over lanes, then
+warps, which is how Triton reduces one term a thread: the kernels write the
+in-thread steps as reshapes into pairs (a sum over an axis of 2 is one add,
+which any compiler must do the same way) and leave the rest to the compiler's
+own reduction, which test_sum_tree checks against this order on every GPU run
+(the interpreters take every step explicitly). So the order is the spec's, not
+a compiler's, and it depends on n, the dtype and the op's constants alone.
+A product that feeds the tree is an explicit mul.rn.f32 (mul_f32), which no
+compiler contracts into an FMA with the add after it."""
+
+
+def vector_width(n: int, itemsize: int) -> int:
+    """Elements of one 16-byte load of a packed row of n elements: a power of 2 dividing n."""
+    vec = 16 // itemsize
+    while n % vec:
+        vec //= 2
+    return vec
+
+
+def tree_levels(n: int, vec: int, warps: int) -> tuple[int, int, int, int]:
+    """(repeat, vector, lane, warp) bit counts of SUM_RULE's tree over n = 2**k terms."""
+    k = n.bit_length() - 1
+    v = min(vec.bit_length() - 1, k)
+    lanes = min(5, k - v)
+    w = min(warps.bit_length() - 1, k - v - lanes)
+    return k - v - lanes - w, v, lanes, w
+
+
+def _pair(x: np.ndarray, bit: int) -> np.ndarray:
+    """Add the terms (last axis) whose indices differ in `bit`; that bit is dropped."""
+    n = x.shape[-1]
+    x = x.reshape(*x.shape[:-1], n >> (bit + 1), 2, 1 << bit)
+    return (x[..., 0, :] + x[..., 1, :]).reshape(*x.shape[:-3], n // 2)
+
+
+def tree_sum(x: np.ndarray, vec: int, warps: int) -> np.ndarray:
+    """SUM_RULE's sum over the last axis (a power of 2 long), in x's dtype: the bits every kernel must give."""
+    reps, v, lanes, w = tree_levels(x.shape[-1], vec, warps)
+    for _ in range(reps):
+        x = _pair(x, x.shape[-1].bit_length() - 2)
+    for _ in range(v):
+        x = _pair(x, 0)
+    for i in range(lanes):
+        x = _pair(x, lanes - 1 - i)
+    for i in range(w):
+        x = _pair(x, w - 1 - i)
+    return x[..., 0]
 
 
 # exp of fp32 values, written out in both frameworks (libdevice's __nv_expf is

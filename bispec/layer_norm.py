@@ -3,13 +3,13 @@
 Semantics: torch.nn.functional.layer_norm with normalized_shape = (hidden,).
 x has shape (..., hidden); weight and bias, each optional, have shape
 (hidden,) and x's dtype. Arithmetic in fp32, one rounding to x's dtype at the
-end; both sums are accumulated in fp64 and rounded to fp32 (common.SUM_RULE).
-In the order the kernels compute it (h = hidden, INV = 1/h rounded to fp32,
-every name an fp32 value, fma(a, b, c) = a*b + c rounded once):
+end; both sums are common.SUM_RULE's fp32 tree. In the order the kernels
+compute it (h = hidden, INV = 1/h rounded to fp32, every name an fp32 value,
+fma(a, b, c) = a*b + c rounded once):
 
-  S    = sum(x)                          fp64 sum, rounded to fp32
+  S    = sum(x)                          the tree over the block
   d    = fma(S, -INV, x)                 x - mean, rounded once
-  Q    = sum(d*d)                        fp64 sum of exact squares, rounded
+  Q    = sum(d*d)                        the tree over the squares, each rounded (mul_f32)
   rstd = rsqrt((Q + eps*h) * INV)        as rms_norm writes it
   out  = round(fma(d*rstd, weight, bias))     weight and bias
          round(d*rstd*weight)                 weight only
@@ -18,26 +18,23 @@ every name an fp32 value, fma(a, b, c) = a*b + c rounded once):
 
 Contraction: a product feeding an fp32 add may be fused into one FMA by one
 compiler (Triton for bitorch, XLA's Triton for bijax) and rounded twice by the
-other. So no fp32 add here follows a product: the two that would (x - mean,
-and "+ bias" after the scaling) are explicit FMAs, written as one in both
+other. So no fp32 add here follows a plain product: the two that would (x -
+mean, and "+ bias" after the scaling) are explicit FMAs, written as one in both
 frameworks (tl.fma; PTX fma.rn.f32 inline in Pallas, which has no FMA
-primitive), leaving a compiler nothing to fuse or split. The one plain add,
-Q + eps*h, follows the sum. Every remaining product feeds a product, rsqrt,
-an FMA operand or the final cast. The sign sits in the constant -INV:
+primitive), and the squares that feed the tree are explicit mul.rn.f32, which
+no compiler fuses; that leaves a compiler nothing to fuse or split. The one
+plain add, Q + eps*h, follows the sum. Every remaining product feeds a product,
+rsqrt, an FMA operand or the final cast. The sign sits in the constant -INV:
 Triton writes -S as 0 - S, which turns -0 into +0 where a negation would not.
-The other way, exact fp64 products as the sums use, needs four fp32<->fp64
-conversions an element for the affine step alone; at the CUDA guide's 16
-conversions a clock per SM (H100) that is estimated, not measured, to take
-longer at hidden 8192 than the row's memory traffic, where an FMA costs what
-the add did. Under the interpreters (no GPU) both twins emulate the FMA alike
-in fp64 (within a double rounding of a true FMA).
+Under the interpreters (no GPU) both twins emulate the FMA alike in fp64
+(within a double rounding of a true FMA).
 
 Reduction order: as rms_norm's. One program owns one row and holds it whole
 in registers as a block of BLOCK = next_pow2(hidden) lanes over
-num_warps(hidden) warps; sum(x) and sum(d*d) are each one tree reduction over
-that block (padding lanes hold 0 in both). Both depend on hidden alone, never
-on the number of rows, the row's position or the device. Kernels see packed
-rows on 16-byte boundaries.
+num_warps(hidden) warps; sum(x) and sum(d*d) are each SUM_RULE's tree over
+that block (padding lanes hold 0 in both), shaped by the vector width of
+x's dtype and those warps. Both depend on hidden and the dtype alone, never on
+the number of rows, the row's position or the device.
 """
 from __future__ import annotations
 
@@ -58,6 +55,7 @@ STREAM_EVICTION = rms_norm.STREAM_EVICTION
 PARAM_EVICTION = rms_norm.WEIGHT_EVICTION
 WEIGHT_LATE_FROM_ROWS = rms_norm.WEIGHT_LATE_FROM_ROWS
 params_first = rms_norm.weight_first  # where weight and bias loads are issued (no arithmetic changes)
+split = rms_norm.split                 # programs per row for few rows (no arithmetic changes)
 
 FIGURE_HIDDEN = 8192
 FIGURE_DTYPE = "bfloat16"

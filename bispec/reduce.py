@@ -4,7 +4,7 @@ Semantics (x float32, bfloat16 or float16; dim an int, a tuple/list of ints,
 negative allowed, or None for every dim; dtype the output dtype, x's by default):
   t    = x                          when the cast x -> dtype is exact
   t    = round(x, dtype)            otherwise (torch casts x to dtype first)
-  sum  = round(S, dtype)            S = sum of t over dim: fp64 adds, rounded once to fp32
+  sum  = round(S, dtype)            S = sum of t over dim, in fp32 (order below)
   mean = round(S * INV_N, dtype)    INV_N = fp32(1 / n), n the reduced length; no fp32 division
 An empty reduced length gives 0 (sum) and NaN (mean), as torch does. dim=() is
 rejected: torch reduces every dim for it, NumPy and JAX none; say dim=None.
@@ -19,12 +19,11 @@ B inner kept elements. Output element (a, b) reduces x[a, :, b].
 
 Reduction order, for one output element; it depends on R, the dtypes and the
 constants here alone, never on A, B, the element's position, the device or any tuning:
-  B == 1, the row kernel: lane l of BLOCK = row_block(R) lanes adds the terms
-    r = l, l + BLOCK, l + 2*BLOCK, ... in that order, in fp64 starting from 0
-    (with R <= BLOCK there is one term a lane and no add); then one fp64 tree
-    over the BLOCK lanes (Triton's, fixed by BLOCK and row_warps(R)), rounded to
-    fp32 (common.SUM_RULE). Rows are packed and 16-byte aligned, so Triton's
-    register layout, and the tree, follow R alone.
+  B == 1, the row kernel: R <= BLOCK = row_block(R): common.SUM_RULE's fp32
+    tree over the row's block (vector width of x's dtype, row_warps(R) warps).
+    Longer rows: lane l of BLOCK lanes adds the terms r = l, l + BLOCK,
+    l + 2*BLOCK, ... in that order, in fp64 starting from 0; then the same
+    tree over the BLOCK lanes in fp64, rounded once to fp32.
   B > 1, the column kernel: the R terms are added one after another, r = 0, 1,
     ..., R-1, into an fp64 accumulator starting from 0, rounded once to fp32.
     No tree: the order does not even depend on the tiling. A program owns
@@ -33,12 +32,11 @@ constants here alone, never on A, B, the element's position, the device or any t
     B, because they change which program adds a column, never the order.
 Each kernel gives one output element the same bits at every A and B on its
 side of B == 1 (kept dims of size 1 count for nothing: (A, R, 1) is a row
-reduction); the same data at B == 1 and at B > 1 may differ in the last bit
-(tree versus sequential fp64 sum). bitorch and bijax emit the same Triton
+reduction); the same data at B == 1 and at B > 1 may differ in the last bits
+(tree versus sequential sum). bitorch and bijax emit the same Triton
 operations in the same order (checked by comparing their TTIR): the column
-kernel's bits are equal everywhere, the CPU interpreters included; the row
-kernel's tree is equal on the GPU up to the in-thread order of two Triton
-builds, which fp64 hides (common.SUM_RULE), and within tolerance on CPU.
+kernel's bits are equal everywhere, the CPU interpreters included, and the row
+kernel's are the rule's tree in both (test_sum_tree).
 """
 from __future__ import annotations
 
@@ -196,3 +194,14 @@ def reference(op: str, x: np.ndarray, dim=None, keepdim: bool = False, dtype=Non
     else:
         out = np.mean(t, axis=plan.dims, keepdims=keepdim)
     return np.asarray(out, np.float64).reshape(plan.out_shape)
+
+
+def error_bound(op: str, x: np.ndarray, dim=None, keepdim: bool = False, dtype=None) -> np.ndarray:
+    """How far an output may be from reference(): its one rounding to the output dtype (common.tolerance), plus
+    the fp32 tree's, at most one fp32 unit roundoff per level on the sum of the terms' magnitudes, as for any
+    fp32 sum (torch's own included): levels * 2**-24 * sum |t| (mean: over n)."""
+    plan = check_args(op, x.shape, x.dtype, dim, keepdim, dtype)
+    rtol, atol = common.tolerance(plan.out_dtype)
+    levels = row_block(max(plan.length, 1)).bit_length()
+    magnitude = reference(op, np.abs(x), dim, keepdim, dtype)
+    return rtol * np.abs(reference(op, x, dim, keepdim, dtype)) + atol + levels * 2.0**-24 * magnitude

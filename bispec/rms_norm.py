@@ -8,18 +8,19 @@ Semantics (x of shape (..., hidden), weight of shape (hidden,), same dtype):
   out          = round(s * rstd * weight)   rstd = rsqrt((sum(s*s) + eps*hidden) * (1/hidden))
 
 Arithmetic in fp32, one rounding to x's dtype at the end; sum(s*s) is
-accumulated in fp64 and rounded to fp32 (common.SUM_RULE), so bitorch and bijax
-agree to the bit.
+common.SUM_RULE's fp32 tree over the squares, each an explicit mul.rn.f32, so
+bitorch and bijax agree to the bit.
 
 Reduction order: one program owns one row and holds it whole in registers as a
 block of BLOCK = next_pow2(hidden) lanes, split over num_warps(hidden) warps;
-sum(s*s) is one tree reduction over that block. Both depend on hidden alone,
+sum(s*s) is SUM_RULE's tree over that block, shaped by the vector width of x's
+dtype and those warps. Both depend on hidden and the dtype alone,
 never on the number of rows, the row's position or the device. The mean is a
 product with the fp32 constant 1/hidden (Triton lowers fp32 division to an
 approximate instruction), taken after eps*hidden is added: written as
 sum/hidden + eps, one compiler fuses the multiply-add and the other does not. Kernels see packed
-rows on 16-byte boundaries: the compiler's register layout, and with it the
-order inside the tree, follows the alignment it can prove.
+rows on 16-byte boundaries, so the compilers lay a row out as the tree assumes
+(common.vector_width elements a thread's load).
 """
 from __future__ import annotations
 
@@ -56,6 +57,21 @@ def weight_first(rows: int) -> bool:
 
 def block_size(hidden: int) -> int:
     return common.next_pow2(hidden)
+
+
+# Few rows leave most SMs idle and each row's program long: then a row's outputs are split over
+# split(rows, hidden) programs of BLOCK / split columns each. Every one of them still reads and
+# reduces the whole row (the same tree, so the same bits) and writes its own columns, reading
+# them again from cache. XLA's Triton fusion does the same for LayerNorm (seen in its HLO).
+SPLIT_PROGRAMS = 128   # aim: this many programs over the batch
+MAX_SPLIT = 16
+MIN_SLICE = 512        # columns a split program writes, at least
+
+
+def split(rows: int, hidden: int) -> int:
+    """Programs per row (a power of 2; 1 from SPLIT_PROGRAMS rows on). Changes no bit."""
+    most = min(MAX_SPLIT, block_size(hidden) // MIN_SLICE, SPLIT_PROGRAMS // max(rows, 1))
+    return 1 << max(0, most.bit_length() - 1) if most > 1 else 1
 
 
 def num_warps(hidden: int) -> int:

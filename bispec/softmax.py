@@ -15,9 +15,9 @@ aten._softmax does):
 Arithmetic in fp32; exp is common.EXP_RULE's (the same FMAs in both frameworks)
 and log is libdevice's __nv_logf (log only ever sees S >= 1); one rounding to
 the output dtype at the end (softmax's factor e(m_b, M) * (1/S) is rounded to
-fp32 first, once per block). No product feeds an add in fp32 (nothing a
-compiler could fuse into an FMA differently); the only products that do feed
-adds are fp32 x fp32 products taken in fp64, which are exact.
+fp32 first, once per block). No plain product feeds an add in fp32 (nothing a
+compiler could fuse into an FMA differently): the products that feed S's sum
+are explicit mul.rn.f32 (common.SUM_RULE).
 
 NaN/inf follow torch.softmax/log_softmax: a row holding a NaN or a +inf gives
 NaN everywhere; a row of -inf only (fully masked logits) gives NaN everywhere;
@@ -26,14 +26,18 @@ NaN everywhere; a row of -inf only (fully masked logits) gives NaN everywhere;
 Reduction order, a function of the reduced length n alone:
 - n <= MAX_REGISTER: one program owns a row and holds it in registers as one
   block of next_pow2(n) lanes over num_warps(n) warps (one read of x). M is a
-  tree max over the block; S is one block sum (common.SUM_RULE).
+  tree max over the block; S is one block sum (common.SUM_RULE's tree, the
+  vector width of x's dtype and num_warps(n) warps).
 - n > MAX_REGISTER: the row is cut into CHUNK-lane chunks, each owned by its
   own program (so even one row fills the GPU). Pass 1, per chunk c:
-  m_c = max(chunk), s_c = sum(exp(chunk - m_c)) (common.SUM_RULE; a chunk of
-  -inf only gives s_c = 0), written to an fp32 workspace. Pass 2, per chunk:
+  m_c = max(chunk), s_c = sum(exp(chunk - m_c)) (common.SUM_RULE's tree over
+  the chunk, CHUNK_WARPS warps; a chunk of -inf only gives s_c = 0), written to
+  an fp32 workspace. Pass 2, per chunk:
   read the row's (m_c) and (s_c) as blocks of stats_block(n) lanes, then
       M = max_c m_c                                (exact, order-free)
-      S = round_fp32(sum_c fp64(s_c) * fp64(e(m_c, M)))   one block sum in fp64
+      S = sum_c s_c * e(m_c, M)       products rounded to fp32, summed by
+                                      SUM_RULE's tree with VEC = WARPS = 1
+                                      (halving: chunk c + stats_block/2 first)
   and write the chunk's outputs (softmax: from pass 1's exps, m_b = m_c).
   Every pass-2 program of a row computes the same (M, S).
   On a GPU, rows of up to FUSED_MAX_CHUNKS chunks, FUSED_MIN_ROWS or more of

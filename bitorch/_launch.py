@@ -58,5 +58,8 @@ def packed_rows(t: torch.Tensor) -> torch.Tensor:
 
 
 def launch(kernel: triton.JITFunction, grid: tuple[int, ...], *args, **meta) -> None:
+    """kernel[grid](*args, **meta), counted; a kernel's WARPS constant (its sums' layout) is also its num_warps."""
+    if "WARPS" in meta:
+        meta["num_warps"] = meta["WARPS"]
     launches[kernel.fn.__name__ if hasattr(kernel, "fn") else kernel.__name__] += 1
     kernel[grid](*args, **meta)

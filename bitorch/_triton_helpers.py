@@ -29,17 +29,60 @@ def cast_rtne(x, dtype: tl.constexpr):
         return x.to(dtype)
 
 
-@triton.jit
-def sum_fp64(x, axis: tl.constexpr = 0):
-    """fp64 sum of fp32 terms along `axis` (bispec.common.SUM_RULE), rounded to fp32."""
-    return tl.sum(x.to(tl.float64), axis=axis).to(tl.float32)
+_tree_levels = triton.constexpr_function(common.tree_levels)
 
 
 @triton.jit
-def sum_of_squares(s):
-    """fp32 sum(s*s) of a 1-D fp32 block, accumulated in fp64 (bispec.common.SUM_RULE)."""
-    s64 = s.to(tl.float64)
-    return tl.sum(s64 * s64, axis=0).to(tl.float32)
+def _pair(x, BIT: tl.constexpr):
+    """Add the terms of a 1-D block whose indices differ in BIT (an axis of 2: one add); BIT is dropped."""
+    N: tl.constexpr = x.shape[0]
+    return tl.reshape(tl.sum(tl.reshape(x, (N >> (BIT + 1), 2, 1 << BIT)), axis=1), (N // 2,))
+
+
+@triton.jit
+def tree_sum(x, VEC: tl.constexpr, WARPS: tl.constexpr, EXPLICIT: tl.constexpr = False):
+    """Sum of a 1-D block (a power of 2 long) in its dtype by bispec.common.SUM_RULE's tree.
+
+    VEC and WARPS are the block's layout: its elements a 16-byte load and the kernel's num_warps.
+    EXPLICIT takes every step as pairs, for a block whose layout the kernel does not fix.
+    """
+    N: tl.constexpr = x.shape[0]
+    REPS: tl.constexpr = _tree_levels(N, VEC, WARPS)[0]
+    V: tl.constexpr = _tree_levels(N, VEC, WARPS)[1]
+    LANES: tl.constexpr = _tree_levels(N, VEC, WARPS)[2]
+    W: tl.constexpr = _tree_levels(N, VEC, WARPS)[3]
+    K: tl.constexpr = REPS + V + LANES + W
+    for i in tl.static_range(REPS):  # a thread's repeats
+        x = _pair(x, K - 1 - i)
+    for i in tl.static_range(V):  # a thread's vector
+        x = _pair(x, 0)
+    if not (_INTERPRET or EXPLICIT) and N >= VEC * 32 * WARPS:
+        return tl.sum(x, axis=0)  # one term a thread: Triton's butterfly is the rule's order (test_sum_tree)
+    for i in tl.static_range(LANES):
+        x = _pair(x, LANES - 1 - i)
+    for i in tl.static_range(W):
+        x = _pair(x, W - 1 - i)
+    return tl.reshape(x, ())
+
+
+@triton.jit
+def mul_f32(a, b):
+    """a*b of fp32 values as PTX mul.rn.f32, which no compiler contracts with a following add."""
+    if _INTERPRET:
+        return a * b
+    else:
+        return tl.inline_asm_elementwise("mul.rn.f32 $0, $1, $2;", "=f,f,f", [a, b], dtype=tl.float32, is_pure=True,
+                                         pack=1)
+
+
+@triton.jit
+def out_columns(cols, mask, N: tl.constexpr, BLOCK: tl.constexpr, SLICE: tl.constexpr):
+    """(columns, mask) a program writes: the whole block, or slice program_id(1) of a split row."""
+    if SLICE == BLOCK:
+        return cols, mask
+    else:
+        ocols = tl.program_id(1) * SLICE + tl.arange(0, SLICE)
+        return ocols, ocols < N
 
 
 @triton.jit
@@ -140,8 +183,7 @@ def exp_shift(a, m):
 def combine_chunks(m_c, s_c):
     """(M, S) of a row from its chunks' (max, sum of exp(x - max)) blocks, as bispec.softmax specifies.
 
-    Padding lanes hold (-inf, 0). Each fp32 x fp32 product is exact in fp64, so a
-    fused multiply-add cannot change a term; the fp64 sum is rounded once to fp32.
+    Padding lanes hold (-inf, 0). The sum is the tree of VEC = WARPS = 1 (halving, top bit first).
     """
     m = tl.max(m_c, axis=0)
-    return m, sum_fp64(s_c.to(tl.float64) * exp_shift(m_c, m).to(tl.float64))
+    return m, tree_sum(mul_f32(s_c, exp_shift(m_c, m)), 1, 1, True)

@@ -10,31 +10,37 @@ import triton.language as tl
 from bispec import common
 from bispec import layer_norm as spec
 from bitorch import _launch
-from bitorch._triton_helpers import cast_rtne, fma_f32, sum_fp64, sum_of_squares
+from bitorch._triton_helpers import cast_rtne, fma_f32, mul_f32, out_columns, tree_sum
 
 
 @triton.jit
 def layer_norm_kernel(x_ptr, w_ptr, b_ptr, out_ptr, eps_sum, HIDDEN: tl.constexpr, INV_HIDDEN: tl.constexpr,
-                      BLOCK: tl.constexpr, HAS_WEIGHT: tl.constexpr, HAS_BIAS: tl.constexpr,
-                      STREAM: tl.constexpr, PARAM: tl.constexpr, PARAMS_FIRST: tl.constexpr):
+                      BLOCK: tl.constexpr, VEC: tl.constexpr, WARPS: tl.constexpr, SLICE: tl.constexpr,
+                      HAS_WEIGHT: tl.constexpr, HAS_BIAS: tl.constexpr, STREAM: tl.constexpr, PARAM: tl.constexpr,
+                      PARAMS_FIRST: tl.constexpr):
     row = tl.program_id(0).to(tl.int64)
     cols = tl.arange(0, BLOCK)
     mask = cols < HIDDEN
+    ocols, omask = out_columns(cols, mask, HIDDEN, BLOCK, SLICE)
     if PARAMS_FIRST:  # bispec.layer_norm.params_first: no arithmetic changes with it
         if HAS_WEIGHT:
-            w = tl.load(w_ptr + cols, mask=mask, other=0.0, eviction_policy=PARAM).to(tl.float32)
+            w = tl.load(w_ptr + ocols, mask=omask, other=0.0, eviction_policy=PARAM).to(tl.float32)
         if HAS_BIAS:
-            b = tl.load(b_ptr + cols, mask=mask, other=0.0, eviction_policy=PARAM).to(tl.float32)
+            b = tl.load(b_ptr + ocols, mask=omask, other=0.0, eviction_policy=PARAM).to(tl.float32)
     x = tl.load(x_ptr + row * HIDDEN + cols, mask=mask, other=0.0, eviction_policy=STREAM).to(tl.float32)
     # x - mean, rounded once; the constant carries the sign (negating the sum would round -0 apart
     # between the frameworks). Padding lanes are zeroed so that they add nothing to the squares.
-    d = tl.where(mask, fma_f32(sum_fp64(x), tl.full([], -INV_HIDDEN, tl.float32), x), 0.0)
-    rstd = tl.math.rsqrt((sum_of_squares(d) + eps_sum) * INV_HIDDEN)
+    s = tree_sum(x, VEC, WARPS)
+    d = tl.where(mask, fma_f32(s, tl.full([], -INV_HIDDEN, tl.float32), x), 0.0)
+    rstd = tl.math.rsqrt((tree_sum(mul_f32(d, d), VEC, WARPS) + eps_sum) * INV_HIDDEN)
+    if SLICE < BLOCK:  # a split row: this program's columns read again (from cache), d by the same FMA
+        x = tl.load(x_ptr + row * HIDDEN + ocols, mask=omask, other=0.0, eviction_policy=STREAM).to(tl.float32)
+        d = fma_f32(s, tl.full([], -INV_HIDDEN, tl.float32), x)
     if not PARAMS_FIRST:
         if HAS_WEIGHT:
-            w = tl.load(w_ptr + cols, mask=mask, other=0.0, eviction_policy=PARAM).to(tl.float32)
+            w = tl.load(w_ptr + ocols, mask=omask, other=0.0, eviction_policy=PARAM).to(tl.float32)
         if HAS_BIAS:
-            b = tl.load(b_ptr + cols, mask=mask, other=0.0, eviction_policy=PARAM).to(tl.float32)
+            b = tl.load(b_ptr + ocols, mask=omask, other=0.0, eviction_policy=PARAM).to(tl.float32)
     if HAS_WEIGHT:
         if HAS_BIAS:
             y = fma_f32(d * rstd, w, b)
@@ -45,7 +51,8 @@ def layer_norm_kernel(x_ptr, w_ptr, b_ptr, out_ptr, eps_sum, HIDDEN: tl.constexp
             y = fma_f32(d, rstd, b)
         else:
             y = d * rstd
-    tl.store(out_ptr + row * HIDDEN + cols, cast_rtne(y, out_ptr.dtype.element_ty), mask=mask, eviction_policy=STREAM)
+    tl.store(out_ptr + row * HIDDEN + ocols, cast_rtne(y, out_ptr.dtype.element_ty), mask=omask,
+             eviction_policy=STREAM)
 
 
 def _run(x: torch.Tensor, weight: torch.Tensor | None, bias: torch.Tensor | None, eps: float) -> torch.Tensor:
@@ -56,11 +63,13 @@ def _run(x: torch.Tensor, weight: torch.Tensor | None, bias: torch.Tensor | None
         # A missing weight or bias is never read: x stands in for its pointer.
         w = _launch.packed_rows(weight) if weight is not None else x2
         b = _launch.packed_rows(bias) if bias is not None else x2
-        _launch.launch(layer_norm_kernel, (x2.shape[0],), x2, w, b, out, eps * hidden,
+        split = spec.split(x2.shape[0], hidden)
+        _launch.launch(layer_norm_kernel, (x2.shape[0], split), x2, w, b, out, eps * hidden,
                        HIDDEN=hidden, INV_HIDDEN=common.inv_f32(hidden), BLOCK=spec.block_size(hidden),
+                       VEC=common.vector_width(hidden, x.element_size()), WARPS=spec.num_warps(hidden),
+                       SLICE=spec.block_size(hidden) // split,
                        HAS_WEIGHT=weight is not None, HAS_BIAS=bias is not None, STREAM=spec.STREAM_EVICTION,
-                       PARAM=spec.PARAM_EVICTION, PARAMS_FIRST=spec.params_first(x2.shape[0]),
-                       num_warps=spec.num_warps(hidden))
+                       PARAM=spec.PARAM_EVICTION, PARAMS_FIRST=spec.params_first(x2.shape[0]))
     return out
 
 

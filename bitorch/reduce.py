@@ -15,7 +15,7 @@ import triton.language as tl
 from bispec import common
 from bispec import reduce as spec
 from bitorch import _launch
-from bitorch._triton_helpers import cast_rtne, sum_fp64
+from bitorch._triton_helpers import cast_rtne, tree_sum
 
 
 @triton.jit
@@ -28,7 +28,8 @@ def _finish(s, dtype: tl.constexpr, INV_R: tl.constexpr, MEAN: tl.constexpr):
 
 @triton.jit
 def reduce_rows_kernel(x_ptr, out_ptr, R: tl.constexpr, INV_R: tl.constexpr, MEAN: tl.constexpr,
-                       ROUND_IN: tl.constexpr, BLOCK: tl.constexpr, STREAM: tl.constexpr):
+                       ROUND_IN: tl.constexpr, BLOCK: tl.constexpr, VEC: tl.constexpr, WARPS: tl.constexpr,
+                       STREAM: tl.constexpr):
     """B == 1: one program per packed row of R elements."""
     row = tl.program_id(0).to(tl.int64)
     dtype = out_ptr.dtype.element_ty
@@ -38,7 +39,7 @@ def reduce_rows_kernel(x_ptr, out_ptr, R: tl.constexpr, INV_R: tl.constexpr, MEA
         v = tl.load(base + cols, mask=cols < R, other=0.0, eviction_policy=STREAM).to(tl.float32)
         if ROUND_IN:  # x is cast to the output dtype first when that cast is not exact (torch's dtype=)
             v = cast_rtne(v, dtype).to(tl.float32)
-        s = sum_fp64(v)
+        s = tree_sum(v, VEC, WARPS)
     else:  # lane l adds r = l, l + BLOCK, ... in fp64, then one tree over the lanes
         acc = tl.zeros([BLOCK], dtype=tl.float64)
         for start in range(0, R, BLOCK):
@@ -47,7 +48,7 @@ def reduce_rows_kernel(x_ptr, out_ptr, R: tl.constexpr, INV_R: tl.constexpr, MEA
             if ROUND_IN:
                 v = cast_rtne(v, dtype).to(tl.float32)
             acc += v.to(tl.float64)
-        s = sum_fp64(acc)
+        s = tree_sum(acc, VEC, WARPS).to(tl.float32)
     tl.store(out_ptr + row, _finish(s, dtype, INV_R, MEAN))
 
 
@@ -84,7 +85,7 @@ def _run(x: torch.Tensor, dim, keepdim: bool, dtype, mean: bool) -> torch.Tensor
     if B == 1:
         x2 = _launch.packed_rows(xc.reshape(A, R))
         _launch.launch(reduce_rows_kernel, (A,), x2, out, BLOCK=spec.row_block(R),
-                       num_warps=spec.row_warps(R), **meta)
+                       VEC=common.vector_width(R, x.element_size()), WARPS=spec.row_warps(R), **meta)
     else:
         x3 = xc.reshape(A, R, B).contiguous()
         block_b, warps = spec.col_tiling(A, B, x.element_size())

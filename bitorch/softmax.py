@@ -7,8 +7,8 @@ import triton.language as tl
 
 from bispec import softmax as spec
 from bitorch import _launch
-from bitorch._triton_helpers import (cast_rtne, combine_chunks, exp_shift, log_f32, max_exp, reciprocal_f32,
-                                     sum_fp64)
+from bispec import common
+from bitorch._triton_helpers import cast_rtne, combine_chunks, exp_shift, log_f32, max_exp, reciprocal_f32, tree_sum
 
 
 _STREAM = tl.constexpr(spec.STREAM_EVICTION)
@@ -24,20 +24,21 @@ def _normalize(x, e, m_part, m, s, LOG: tl.constexpr):
 
 
 @triton.jit
-def softmax_row_kernel(x_ptr, out_ptr, N: tl.constexpr, BLOCK: tl.constexpr, LOG: tl.constexpr):
+def softmax_row_kernel(x_ptr, out_ptr, N: tl.constexpr, BLOCK: tl.constexpr, VEC: tl.constexpr, WARPS: tl.constexpr,
+                       LOG: tl.constexpr):
     """One row held in registers: one read, one write."""
     row = tl.program_id(0).to(tl.int64)
     cols = tl.arange(0, BLOCK)
     mask = cols < N
     x = tl.load(x_ptr + row * N + cols, mask=mask, other=float("-inf"), eviction_policy=_STREAM).to(tl.float32)
     m, e = max_exp(x)
-    out = _normalize(x, e, m, m, sum_fp64(e), LOG)
+    out = _normalize(x, e, m, m, tree_sum(e, VEC, WARPS), LOG)
     tl.store(out_ptr + row * N + cols, cast_rtne(out, out_ptr.dtype.element_ty), mask=mask, eviction_policy=_STREAM)
 
 
 @triton.jit
 def softmax_chunked_kernel(x_ptr, m_ptr, s_ptr, sync_ptr, out_ptr, N: tl.constexpr, BLOCK: tl.constexpr,
-                           CHUNKS: tl.constexpr, STATS: tl.constexpr, LOG: tl.constexpr, STATS_PASS: tl.constexpr,
+                           VEC: tl.constexpr, WARPS: tl.constexpr, CHUNKS: tl.constexpr, STATS: tl.constexpr, LOG: tl.constexpr, STATS_PASS: tl.constexpr,
                            OUT_PASS: tl.constexpr, EVICTION: tl.constexpr, RELOAD: tl.constexpr):
     """A long row, a program per (row, chunk c) as bispec.softmax orders it.
 
@@ -60,7 +61,7 @@ def softmax_chunked_kernel(x_ptr, m_ptr, s_ptr, sync_ptr, out_ptr, N: tl.constex
     m_c, e = max_exp(x)  # the out pass alone recomputes pass 1's exact (m_c, e)
     if STATS_PASS:
         tl.store(m_ptr + stats + c, m_c)
-        tl.store(s_ptr + stats + c, sum_fp64(e))
+        tl.store(s_ptr + stats + c, tree_sum(e, VEC, WARPS))
     if STATS_PASS and OUT_PASS:
         tl.debug_barrier()  # the stores above come before this program's arrival is released
         arrived = tl.atomic_add(sync_ptr + 1 + row, 1) + 1
@@ -83,8 +84,8 @@ def chunked_launches(x2: torch.Tensor, out: torch.Tensor, log: bool, fused: bool
     rows, n = x2.shape
     chunks = spec.num_chunks(n)
     m_c, s_c = torch.empty((2, rows, chunks), dtype=torch.float32, device=x2.device)
-    meta = dict(N=n, BLOCK=spec.block_size(n), CHUNKS=chunks, STATS=spec.stats_block(n), LOG=log,
-                num_warps=spec.num_warps(n))
+    meta = dict(N=n, BLOCK=spec.block_size(n), VEC=common.vector_width(n, x2.element_size()), WARPS=spec.num_warps(n),
+                CHUNKS=chunks, STATS=spec.stats_block(n), LOG=log)
     if fused:
         sync = torch.zeros(rows + 1, dtype=torch.int32, device=x2.device)
         _launch.launch(softmax_chunked_kernel, (rows * chunks,), x2, m_c, s_c, sync, out, STATS_PASS=True,
@@ -105,8 +106,8 @@ def _run(x: torch.Tensor, dim: int, half_to_float: bool, log: bool) -> torch.Ten
     if rows and spec.chunked(n):
         chunked_launches(x2, out, log, spec.fused(n, rows, _launch.INTERPRET))
     elif rows:
-        _launch.launch(softmax_row_kernel, (rows,), x2, out, N=n, BLOCK=spec.block_size(n), LOG=log,
-                       num_warps=spec.num_warps(n))
+        _launch.launch(softmax_row_kernel, (rows,), x2, out, N=n, BLOCK=spec.block_size(n),
+                       VEC=common.vector_width(n, x2.element_size()), WARPS=spec.num_warps(n), LOG=log)
     return out.movedim(-1, dim)
 
 

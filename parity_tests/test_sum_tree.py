@@ -1,0 +1,94 @@
+"""tree_sum, every kernel's row sum (bispec.common.SUM_RULE): the Triton and the Pallas twin give the bits of the
+spec's NumPy tree, for the layouts the ops use. On the GPU that checks the compilers' own butterfly over lanes and
+warps, which the kernels leave the last steps to, against the rule's order."""
+import numpy as np
+import pytest
+
+from bispec import common, layer_norm, reduce, rms_norm, softmax
+from parity_tests import harness
+from parity_tests.harness import JAX, TORCH
+
+ROWS = 16
+
+_tlaunch = pytest.importorskip("bitorch._launch")  # before triton: it settles TRITON_INTERPRET
+import torch  # noqa: E402
+import triton  # noqa: E402
+import triton.language as tl  # noqa: E402
+
+from bitorch._triton_helpers import mul_f32, tree_sum  # noqa: E402
+
+
+@triton.jit
+def _sum_kernel(x_ptr, out_ptr, N: tl.constexpr, BLOCK: tl.constexpr, VEC: tl.constexpr, WARPS: tl.constexpr,
+                SQUARES: tl.constexpr):
+    cols = tl.arange(0, BLOCK)
+    v = tl.load(x_ptr + tl.program_id(0).to(tl.int64) * N + cols, mask=cols < N, other=0.0).to(tl.float32)
+    if SQUARES:
+        v = mul_f32(v, v)
+    tl.store(out_ptr + tl.program_id(0), tree_sum(v, VEC, WARPS))
+
+
+def _triton_sums(x: np.ndarray, warps: int, squares: bool) -> np.ndarray:
+    rows, n = x.shape
+    xt = TORCH.asarray(x)
+    out = torch.empty(rows, dtype=torch.float32, device=xt.device)
+    _tlaunch.launch(_sum_kernel, (rows,), xt, out, N=n, BLOCK=common.next_pow2(n),
+                    VEC=common.vector_width(n, x.dtype.itemsize), WARPS=warps, SQUARES=squares)
+    return TORCH.numpy(out)
+
+
+def _pallas_sums(x: np.ndarray, warps: int, squares: bool) -> np.ndarray:
+    import jax
+    import jax.numpy as jnp
+    from jax.experimental import pallas as pl
+    from jax.experimental.pallas import triton as plgpu
+
+    from bijax import _launch
+    from bijax._kernel_helpers import mul_f32 as pallas_mul_f32
+    from bijax._kernel_helpers import tree_sum as pallas_tree_sum
+
+    rows, n = x.shape
+    block, vec = common.next_pow2(n), common.vector_width(n, x.dtype.itemsize)
+
+    def kernel(x_ref, out_ref):
+        cols = jnp.arange(block)
+        v = plgpu.load(x_ref.at[cols], mask=cols < n, other=0).astype(jnp.float32)
+        out_ref[...] = pallas_tree_sum(pallas_mul_f32(v, v) if squares else v, vec, warps)
+
+    call = _launch.pallas_call(kernel, name="test_sum_tree", grid=(rows,), in_specs=[_launch.row_spec(n)],
+                               out_specs=pl.BlockSpec((None,), lambda i: (i,)),
+                               out_shape=jax.ShapeDtypeStruct((rows,), jnp.float32), num_warps=warps)
+    return JAX.numpy(jax.jit(call)(JAX.asarray(x)))
+
+
+SUMS = {"torch": _triton_sums, "jax": _pallas_sums}
+
+# (row length, warps) as the ops lay their sums out.
+LAYOUTS = sorted({(n, op.num_warps(n)) for op in (rms_norm, layer_norm) for n in (8192, 5120, 1000, 3)}
+                 | {(n, reduce.row_warps(n)) for n in (8192, 1000)}
+                 | {(32000, softmax.num_warps(32000)), (softmax.CHUNK, softmax.CHUNK_WARPS)})
+
+
+@pytest.mark.parametrize("squares", [False, True], ids=["terms", "squares"])
+@pytest.mark.parametrize("dtype", ["bfloat16", "float32"])
+@pytest.mark.parametrize("n,warps", LAYOUTS)
+def test_rule_bits(backend, rng, n, warps, dtype, squares):
+    if backend is JAX and squares and dtype == "float32" and not harness.ON_GPU:
+        pytest.skip("XLA's CPU compiler fuses the Pallas interpreter's fp32 products with the adds after them")
+    x = harness.random_array(rng, (ROWS, n), dtype)
+    x[:, ::7] *= 1e4  # terms of very different sizes: any other order rounds differently
+    terms = np.zeros((ROWS, common.next_pow2(n)), np.float32)
+    terms[:, :n] = x.astype(np.float32)
+    if squares:
+        terms = terms * terms
+    expected = common.tree_sum(terms, common.vector_width(n, x.dtype.itemsize), warps)
+    harness.assert_bitwise_equal(SUMS[backend.name](x, warps, squares), expected,
+                                 f"{backend.name} tree_sum over {n} {dtype} terms, {warps} warps")
+
+
+def test_levels_cover_the_block():
+    for n in (1, 2, 8, 256, 1024, 8192, 32768):
+        for vec in (1, 2, 4, 8):
+            for warps in (1, 4, 8, 16, 32):
+                levels = common.tree_levels(n, vec, warps)
+                assert sum(levels) == n.bit_length() - 1 and min(levels) >= 0, (n, vec, warps, levels)
