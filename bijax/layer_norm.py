@@ -51,7 +51,7 @@ def _kernel(*refs, hidden: int, block: int, vec: int, warps: int, slice_: int, e
 def _run(x2, weight, bias, eps: float):
     rows, hidden = x2.shape
     params = [p for p in (weight, bias) if p is not None]
-    warps, block, split = spec.num_warps(hidden), spec.block_size(hidden), spec.split(rows, hidden)
+    warps, block, split = spec.num_warps(hidden), spec.block_size(hidden), spec.split(rows, hidden, _launch.INTERPRET)
     kernel = functools.partial(_kernel, hidden=hidden, block=block, vec=common.vector_width(hidden, x2.dtype.itemsize),
                                warps=warps, slice_=block // split, eps=eps,
                                has_weight=weight is not None, has_bias=bias is not None,

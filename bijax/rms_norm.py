@@ -55,7 +55,7 @@ def _residual_stream(x_ref, res_ref, new_res_ref, cols, mask, store: bool):
 def _run(x2, weight, residual2, eps: float):
     rows, hidden = x2.shape
     has_residual = residual2 is not None
-    warps, block, split = spec.num_warps(hidden), spec.block_size(hidden), spec.split(rows, hidden)
+    warps, block, split = spec.num_warps(hidden), spec.block_size(hidden), spec.split(rows, hidden, _launch.INTERPRET)
     kernel = functools.partial(_kernel, hidden=hidden, block=block, vec=common.vector_width(hidden, x2.dtype.itemsize),
                                warps=warps, slice_=block // split, eps=eps,
                                has_residual=has_residual, weight_first=spec.weight_first(rows))

@@ -65,12 +65,14 @@ def block_size(hidden: int) -> int:
 # them again from cache. XLA's Triton fusion does the same for LayerNorm (seen in its HLO).
 SPLIT_PROGRAMS = 128   # aim: this many programs over the batch
 MAX_SPLIT = 16
+MAX_SPLIT_INTERPRETED = 2  # the interpreters run programs one by one: split only to test the path
 MIN_SLICE = 512        # columns a split program writes, at least
 
 
-def split(rows: int, hidden: int) -> int:
+def split(rows: int, hidden: int, interpret: bool) -> int:
     """Programs per row (a power of 2; 1 from SPLIT_PROGRAMS rows on). Changes no bit."""
-    most = min(MAX_SPLIT, block_size(hidden) // MIN_SLICE, SPLIT_PROGRAMS // max(rows, 1))
+    cap = MAX_SPLIT_INTERPRETED if interpret else MAX_SPLIT
+    most = min(cap, block_size(hidden) // MIN_SLICE, SPLIT_PROGRAMS // max(rows, 1))
     return 1 << max(0, most.bit_length() - 1) if most > 1 else 1
 
 
