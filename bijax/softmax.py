@@ -37,24 +37,16 @@ def _chunked_kernel(*refs, n: int, block: int, vec: int, warps: int, chunks: int
     writes chunk c's outputs. Both at once (a GPU, one launch): the program holds its chunk in registers
     while it waits for the row's other chunks, counted in sync[1 + row].
     """
-    def load(t):
-        cols = t % chunks * block + jnp.arange(block)
-        return plgpu.load(x_ref.at[t // chunks, cols], mask=cols < n, other=-jnp.inf,
-                          eviction_policy=eviction).astype(jnp.float32)
-
-    t = pl.program_id(0)
     if stats_pass and out_pass:
         x_ref, _, m_ref, s_ref, out_ref, sync_ref = refs
-        x = load(t)  # on its way with the ticket request: programs mostly start in index order (bispec.softmax)
-        ticket = plgpu.atomic_add(sync_ref, 0, 1)  # tickets in start order: see bispec.softmax on why this cannot hang
-        x = jax.lax.cond(ticket == t, lambda: x, lambda: load(ticket))
-        t = ticket
+        t = plgpu.atomic_add(sync_ref, 0, 1)  # tickets in start order: see bispec.softmax on why this cannot hang
     else:
         x_ref, m_ref, s_ref, out_ref = refs if out_pass else (*refs, None)
-        x = load(t)
+        t = pl.program_id(0)
     row, c = t // chunks, t % chunks
     cols = c * block + jnp.arange(block)
     mask = cols < n
+    x = plgpu.load(x_ref.at[row, cols], mask=mask, other=-jnp.inf, eviction_policy=eviction).astype(jnp.float32)
     m_c, e = max_exp(x)  # the out pass alone recomputes pass 1's exact (m_c, e)
     if stats_pass:
         plgpu.store(m_ref.at[row, c], m_c)

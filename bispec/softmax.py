@@ -47,10 +47,7 @@ Reduction order, a function of the reduced length n alone:
   other chunks have, and writes, so x is read from memory once. Programs take
   tickets from an atomic counter in the order they start, so every lower
   ticket's program is running or done: a row's chunks all run as long as the
-  GPU holds FUSED_MAX_CHUNKS programs at once. While its ticket is on the way
-  a program loads the chunk of its own index, which is mostly the ticket's
-  (programs mostly start in index order); when it is not, the program loads
-  the ticket's chunk. The ticket alone decides what a program computes. The interpreters run programs
+  GPU holds FUSED_MAX_CHUNKS programs at once. The interpreters run programs
   one after another (none could wait for a later one), so there, and for
   longer or fewer rows, the passes are two launches: pass 1 asks L2 to keep x
   for pass 2's re-read, and pass 2 takes m_c and the exps again (the same

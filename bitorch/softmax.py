@@ -48,19 +48,15 @@ def softmax_chunked_kernel(x_ptr, m_ptr, s_ptr, sync_ptr, out_ptr, N: tl.constex
     one launch) holds nothing and reads the chunk again from L2, where the first load asked it kept: on
     the H100 that ran 6 % faster than holding x (72 registers a thread, not 111).
     """
-    t = tl.program_id(0)
-    x = _load_chunk(x_ptr, t, N, BLOCK, CHUNKS, EVICTION)
     if STATS_PASS and OUT_PASS:
-        # The chunk of the program's index is on its way with the ticket request: programs mostly start in index
-        # order, so it is mostly the ticket's chunk; otherwise the ticket's chunk is read.
-        ticket = tl.atomic_add(sync_ptr, 1)  # tickets in start order: see bispec.softmax on why this cannot hang
-        if ticket != t:
-            x = _load_chunk(x_ptr, ticket, N, BLOCK, CHUNKS, EVICTION)
-        t = ticket
+        t = tl.atomic_add(sync_ptr, 1)  # tickets in start order: see bispec.softmax on why this cannot hang
+    else:
+        t = tl.program_id(0)
     row = (t // CHUNKS).to(tl.int64)
     c = t % CHUNKS
     offs = c * BLOCK + tl.arange(0, BLOCK)
     mask = offs < N
+    x = tl.load(x_ptr + row * N + offs, mask=mask, other=float("-inf"), eviction_policy=EVICTION).to(tl.float32)
     stats = row * CHUNKS
     m_c, e = max_exp(x)  # the out pass alone recomputes pass 1's exact (m_c, e)
     if STATS_PASS:
@@ -81,14 +77,6 @@ def softmax_chunked_kernel(x_ptr, m_ptr, s_ptr, sync_ptr, out_ptr, N: tl.constex
         out = _normalize(x, e, m_c, m, s, LOG)
         tl.store(out_ptr + row * N + offs, cast_rtne(out, out_ptr.dtype.element_ty), mask=mask,
                  eviction_policy=_STREAM)
-
-
-@triton.jit
-def _load_chunk(x_ptr, t, N: tl.constexpr, BLOCK: tl.constexpr, CHUNKS: tl.constexpr, EVICTION: tl.constexpr):
-    """Chunk t % CHUNKS of row t // CHUNKS as fp32 (-inf past the row's end)."""
-    offs = t % CHUNKS * BLOCK + tl.arange(0, BLOCK)
-    return tl.load(x_ptr + (t // CHUNKS).to(tl.int64) * N + offs, mask=offs < N, other=float("-inf"),
-                   eviction_policy=EVICTION).to(tl.float32)
 
 
 def chunked_launches(x2: torch.Tensor, out: torch.Tensor, log: bool, fused: bool) -> None:
