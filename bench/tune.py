@@ -1,4 +1,4 @@
-"""Time candidate spec constants on the GPU: python -m bench.tune rmsnorm|mean|softmax|matmul.
+"""Time candidate spec constants on the GPU: python -m bench.tune rmsnorm|rmsnorm_weight|split|mean|softmax|matmul.
 
 Each candidate is applied by setting the spec's constants (both frameworks read
 them at call time), then timed like the bench (CUDA graph / one jit, CUPTI).
@@ -50,6 +50,37 @@ def tune_rmsnorm(tokens, hidden=8192):
             line = _both(lambda x, r, w: bitorch.rms_norm(x, w, residual=r),
                          jax.jit(lambda x, r, w: bijax.rms_norm(x, w, residual=r)), sets, jsets)
             print(f"tune rmsnorm tokens={m:5d} num_warps={warps:2d}: {line}")
+
+
+def tune_rmsnorm_weight(tokens, hidden=8192):
+    """Where the weight load goes (bispec.rms_norm.WEIGHT_LATE_FROM_ROWS; no bit changes): rmsnorm and layer_norm."""
+    for late_from in (256, 512, 1024, 2048, 1 << 30):
+        rms_spec.WEIGHT_LATE_FROM_ROWS = late_from
+        _norms(tokens, hidden, f"weight late from {late_from}")
+
+
+def tune_split(tokens, hidden=8192):
+    """Programs per row for few rows (bispec.rms_norm.split; no bit changes): rmsnorm and layer_norm."""
+    for programs, most, min_slice in ((128, 16, 512), (256, 32, 256), (128, 32, 256), (256, 16, 512), (64, 16, 512),
+                                      (1, 1, 1 << 30)):
+        rms_spec.SPLIT_PROGRAMS, rms_spec.MAX_SPLIT, rms_spec.MIN_SLICE = programs, most, min_slice
+        _norms(tokens, hidden, f"split: {programs} programs, at most {most}, slices >= {min_slice}")
+
+
+def _norms(tokens, hidden, what: str):
+    """rmsnorm (with residual) and layer_norm (weight and bias), both frameworks, at each token count."""
+    peers = {"rmsnorm": (lambda x, r, w: bitorch.rms_norm(x, w, residual=r),
+                         jax.jit(lambda x, r, w: bijax.rms_norm(x, w, residual=r))),
+             "layer_norm": (lambda x, r, w: bitorch.layer_norm(x, w, r[0]),
+                            jax.jit(lambda x, r, w: bijax.layer_norm(x, w, r[0])))}
+    jax.clear_caches()
+    for m in tokens:
+        def draw(m=m):  # x, residual (its first row: layer_norm's bias), weight
+            return (*(torch.randn(m, hidden, dtype=torch.bfloat16, device="cuda") for _ in range(2)),
+                    torch.randn(hidden, dtype=torch.bfloat16, device="cuda"))
+        sets, jsets = _sets(draw, 4 * m * hidden * 2)
+        for op, (torch_fn, jax_fn) in peers.items():
+            print(f"tune {op} tokens={m:5d} {what}: {_both(torch_fn, jax_fn, sets, jsets)}")
 
 
 def tune_mean(tokens, hidden=8192):
@@ -113,7 +144,7 @@ def tune_matmul(tokens):
 
 def main(argv):
     tokens = [int(t) for t in flags.FLAGS.tokens]
-    {"rmsnorm": tune_rmsnorm, "mean": tune_mean, "softmax": tune_softmax, "matmul": tune_matmul}[argv[1]](tokens)
+    {"rmsnorm": tune_rmsnorm, "rmsnorm_weight": tune_rmsnorm_weight, "split": tune_split, "mean": tune_mean, "softmax": tune_softmax, "matmul": tune_matmul}[argv[1]](tokens)
 
 
 if __name__ == "__main__":
