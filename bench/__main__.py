@@ -20,6 +20,7 @@ flags.DEFINE_list("tokens", None, "token counts (default: the figure's sweep on 
 flags.DEFINE_integer("size", None, "reduced length: hidden or vocab size (default: the op's own)")
 flags.DEFINE_string("dtype", "bfloat16", "input dtype")
 flags.DEFINE_integer("reps", 50, "timed calls per line and size")
+flags.DEFINE_integer("rounds", 1, "rounds of all lines in turn (each line keeps its median round)")
 flags.DEFINE_string("out", "bench_results", "output folder for CSV, JSON and PNG")
 
 OPS = {"rmsnorm": "bench.rmsnorm", "layer_norm": "bench.layer_norm", "softmax": "bench.softmax",
@@ -35,7 +36,7 @@ def main(argv):
     if argv[1] == "md":
         print(report.markdown(argv[2]))
         return
-    from bench import timing
+    from bench import sweep, timing
 
     op = importlib.import_module(OPS[argv[1]])
     gpu = timing.ON_GPU
@@ -43,8 +44,9 @@ def main(argv):
     size = FLAGS.size or (op.SIZE if gpu else op.CPU_SIZE)
     if not gpu:
         print("No GPU: a small smoke sweep through the interpreters. These are NOT GPU times.")
+    sweep.ROUNDS = FLAGS.rounds
     meta, rows = op.run(tokens, size, FLAGS.dtype, FLAGS.reps)
-    meta.update(report.provenance())
+    meta.update(report.provenance(), reps=FLAGS.reps, rounds=FLAGS.rounds)
     report.write(argv[1], op.title(FLAGS.dtype, size), op.LINES, rows, FLAGS.out, meta)
 
 

@@ -15,11 +15,13 @@ PEERS = ("torch_compile", "xla")
 # Legend labels every op's LINES shares: ours, and the copy-bandwidth limit (matmul has its own limit).
 OUR_LINES = {"bitorch": "Batch-invariant (Triton): bitorch", "bijax": "Batch-invariant (Pallas): bijax"}
 COPY_LIMIT_LINE = {"limit": "Limit: bytes / measured copy bandwidth"}
+# Rounds of every line in turn (python -m bench --rounds sets it): see run().
+ROUNDS = 1
 
 
 def run(tokens_sweep, call_inputs: Callable[[int], tuple], nbytes: Callable[[int], int],
         torch_lines: dict[str, Callable], jax_lines: dict[str, Callable], reps: int,
-        rounds: int = 1, compile_peer: Callable | None = None) -> tuple[dict, list[dict]]:
+        rounds: int | None = None, compile_peer: Callable | None = None) -> tuple[dict, list[dict]]:
     """Time every line at every token count.
 
     call_inputs(tokens) -> the torch tensors of one call, weights included. It is
@@ -34,6 +36,7 @@ def run(tokens_sweep, call_inputs: Callable[[int], tuple], nbytes: Callable[[int
     its median round: a card that heats (and slows) during the sweep then weighs
     on every line alike, not on whichever is timed last.
     """
+    rounds = rounds or ROUNDS
     if compile_peer is not None and timing.ON_GPU:
         torch_lines = {**torch_lines, "torch_compile": torch.compile(compile_peer)}
     bandwidth = timing.copy_bandwidth_gbs()
