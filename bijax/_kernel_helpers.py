@@ -12,18 +12,6 @@ from bijax import _launch
 from bispec import common
 
 
-def _pair(x: jax.Array, bit: int) -> jax.Array:
-    """Add the terms of a 1-D block whose indices differ in `bit` (an axis of 2: one add); that bit is dropped.
-
-    Under the interpreter XLA would merge the chain of sums into one reduction of its own order, so there the
-    pairs are added as two slices.
-    """
-    n = x.shape[0]
-    pairs = x.reshape(n >> (bit + 1), 2, 1 << bit)
-    added = pairs[:, 0] + pairs[:, 1] if _launch.INTERPRET else jnp.sum(pairs, axis=1)
-    return added.reshape(n // 2)
-
-
 def tree_sum(x: jax.Array, vec: int, warps: int, explicit: bool = False) -> jax.Array:
     """Sum of a 1-D block (a power of 2 long) in its dtype by bispec.common.SUM_RULE's tree.
 
@@ -31,18 +19,17 @@ def tree_sum(x: jax.Array, vec: int, warps: int, explicit: bool = False) -> jax.
     explicit takes every step as pairs, for a block whose layout the kernel does not fix.
     """
     n = x.shape[0]
-    reps, v, lanes, w = common.tree_levels(n, vec, warps)
-    for _ in range(reps):  # a thread's repeats
-        x = _pair(x, x.shape[0].bit_length() - 2)
-    for _ in range(v):  # a thread's vector
-        x = _pair(x, 0)
-    if not (_launch.INTERPRET or explicit) and n >= vec * 32 * warps:
-        return jnp.sum(x)  # one term a thread: Triton's butterfly is the rule's order (test_sum_tree)
-    for i in range(lanes):
-        x = _pair(x, lanes - 1 - i)
-    for i in range(w):
-        x = _pair(x, w - 1 - i)
-    return x.reshape(())
+    levels = common.tree_levels(n, vec, warps)
+    # On the GPU the steps inside a thread are written out and Triton's butterfly, the rule's order
+    # (test_sum_tree), does the rest, one term a thread.
+    hybrid = not (_launch.INTERPRET or explicit) and n >= vec * 32 * warps
+    for i in range(levels[0] + levels[1] if hybrid else sum(levels)):
+        pairs = x.reshape(common.pair_shape(n, levels, i))
+        if _launch.INTERPRET:  # XLA would merge a chain of sums into one reduction of its own order
+            x = (pairs[:, 0] + pairs[:, 1]).reshape(n >> (i + 1))
+        else:  # a sum over an axis of 2: one add
+            x = jnp.sum(pairs, axis=1).reshape(n >> (i + 1))
+    return jnp.sum(x) if hybrid else x.reshape(())
 
 
 def mul_f32(a: jax.Array, b: jax.Array) -> jax.Array:

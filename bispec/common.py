@@ -58,24 +58,27 @@ def tree_levels(n: int, vec: int, warps: int) -> tuple[int, int, int, int]:
     return k - v - lanes - w, v, lanes, w
 
 
-def _pair(x: np.ndarray, bit: int) -> np.ndarray:
-    """Add the terms (last axis) whose indices differ in `bit`; that bit is dropped."""
-    n = x.shape[-1]
-    x = x.reshape(*x.shape[:-1], n >> (bit + 1), 2, 1 << bit)
-    return (x[..., 0, :] + x[..., 1, :]).reshape(*x.shape[:-3], n // 2)
+def pair_shape(n: int, levels: tuple[int, int, int, int], step: int) -> tuple[int, int, int]:
+    """Step `step` of the tree over n terms (levels from tree_levels) as a reshape of what is left of the block
+    to (outer, 2, inner): the step adds the two halves of the middle axis, the terms whose indices differ in
+    one bit (the top one for repeats and warps, from the top down over the lanes, bit 0 for the vector)."""
+    reps, v, lanes, w = levels
+    if reps <= step < reps + v:
+        bit = 0
+    elif reps + v <= step < reps + v + lanes:
+        bit = reps + v + lanes - 1 - step
+    else:
+        bit = reps + v + lanes + w - 1 - step
+    return n >> (step + 1 + bit), 2, 1 << bit
 
 
 def tree_sum(x: np.ndarray, vec: int, warps: int) -> np.ndarray:
     """SUM_RULE's sum over the last axis (a power of 2 long), in x's dtype: the bits every kernel must give."""
-    reps, v, lanes, w = tree_levels(x.shape[-1], vec, warps)
-    for _ in range(reps):
-        x = _pair(x, x.shape[-1].bit_length() - 2)
-    for _ in range(v):
-        x = _pair(x, 0)
-    for i in range(lanes):
-        x = _pair(x, lanes - 1 - i)
-    for i in range(w):
-        x = _pair(x, w - 1 - i)
+    n, lead = x.shape[-1], x.shape[:-1]
+    levels = tree_levels(n, vec, warps)
+    for step in range(sum(levels)):
+        pairs = x.reshape(*lead, *pair_shape(n, levels, step))
+        x = (pairs[..., 0, :] + pairs[..., 1, :]).reshape(*lead, n >> (step + 1))
     return x[..., 0]
 
 

@@ -30,13 +30,7 @@ def cast_rtne(x, dtype: tl.constexpr):
 
 
 _tree_levels = triton.constexpr_function(common.tree_levels)
-
-
-@triton.jit
-def _pair(x, BIT: tl.constexpr):
-    """Add the terms of a 1-D block whose indices differ in BIT (an axis of 2: one add); BIT is dropped."""
-    N: tl.constexpr = x.shape[0]
-    return tl.reshape(tl.sum(tl.reshape(x, (N >> (BIT + 1), 2, 1 << BIT)), axis=1), (N // 2,))
+_pair_shape = triton.constexpr_function(common.pair_shape)
 
 
 @triton.jit
@@ -47,22 +41,22 @@ def tree_sum(x, VEC: tl.constexpr, WARPS: tl.constexpr, EXPLICIT: tl.constexpr =
     EXPLICIT takes every step as pairs, for a block whose layout the kernel does not fix.
     """
     N: tl.constexpr = x.shape[0]
-    REPS: tl.constexpr = _tree_levels(N, VEC, WARPS)[0]
-    V: tl.constexpr = _tree_levels(N, VEC, WARPS)[1]
-    LANES: tl.constexpr = _tree_levels(N, VEC, WARPS)[2]
-    W: tl.constexpr = _tree_levels(N, VEC, WARPS)[3]
-    K: tl.constexpr = REPS + V + LANES + W
-    for i in tl.static_range(REPS):  # a thread's repeats
-        x = _pair(x, K - 1 - i)
-    for i in tl.static_range(V):  # a thread's vector
-        x = _pair(x, 0)
-    if not (_INTERPRET or EXPLICIT) and N >= VEC * 32 * WARPS:
-        return tl.sum(x, axis=0)  # one term a thread: Triton's butterfly is the rule's order (test_sum_tree)
-    for i in tl.static_range(LANES):
-        x = _pair(x, LANES - 1 - i)
-    for i in tl.static_range(W):
-        x = _pair(x, W - 1 - i)
-    return tl.reshape(x, ())
+    LEVELS: tl.constexpr = _tree_levels(N, VEC, WARPS)
+    # On the GPU the steps inside a thread are written out and Triton's butterfly, the rule's order
+    # (test_sum_tree), does the rest, one term a thread.
+    HYBRID: tl.constexpr = not (_INTERPRET or EXPLICIT) and N >= VEC * 32 * WARPS
+    STEPS: tl.constexpr = LEVELS[0] + LEVELS[1] if HYBRID else LEVELS[0] + LEVELS[1] + LEVELS[2] + LEVELS[3]
+    for i in tl.static_range(STEPS):
+        pairs = tl.reshape(x, _pair_shape(N, LEVELS, i))
+        if _INTERPRET:  # tl.sum is a jit function, and the interpreter pays ~2 ms for every nested call
+            a, b = tl.split(tl.permute(pairs, (0, 2, 1)))
+            x = tl.reshape(a + b, (N >> (i + 1),))
+        else:  # a sum over an axis of 2: one add
+            x = tl.reshape(tl.sum(pairs, axis=1), (N >> (i + 1),))
+    if HYBRID:
+        return tl.sum(x, axis=0)
+    else:
+        return tl.reshape(x, ())
 
 
 @triton.jit
