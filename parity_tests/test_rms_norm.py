@@ -45,10 +45,20 @@ def test_matches_reference(backend, rng, dtype, rows, hidden, residual):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("hidden", [8192, 1000])
 def test_batch_invariant(backend, rng, dtype, hidden):
-    # The largest batch crosses the row count where the kernel issues its weight load later.
+    # Rows alone and in 3 are split over programs (test_split_plan); in 199 they are not. The largest batch
+    # crosses the row count where the kernel issues its weight load later.
     sizes = (1, 3, 199) + ((spec.WEIGHT_LATE_FROM_ROWS + 1,) if hidden < 2048 else ())
     harness.assert_batch_invariant(lambda inputs: run(backend, inputs),
                                    lambda n: make_inputs(rng, n, hidden, dtype), batch_sizes=sizes)
+
+
+def test_split_plan():
+    """Few rows split a row's outputs over programs (rms_norm and layer_norm share the plan); many do not."""
+    for interpret, most in ((False, spec.MAX_SPLIT), (True, spec.MAX_SPLIT_INTERPRETED)):
+        assert spec.split(1, 8192, interpret) == most and spec.split(3, 1000, interpret) == 2
+        assert spec.split(spec.SPLIT_PROGRAMS // 2, 8192, interpret) == 2
+        assert spec.split(spec.SPLIT_PROGRAMS // 2 + 1, 8192, interpret) == 1 == spec.split(199, 8192, interpret)
+        assert spec.split(1, spec.MIN_SLICE, interpret) == 1  # no slice narrower than MIN_SLICE
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
