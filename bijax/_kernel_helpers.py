@@ -6,6 +6,7 @@ x64 on while the kernel is traced; it is switched on for those lines alone.
 """
 import jax
 import jax.numpy as jnp
+from jax.experimental import pallas as pl
 from jax.experimental.pallas import triton as plgpu
 
 from bijax import _launch
@@ -41,6 +42,14 @@ def mul_f32(a: jax.Array, b: jax.Array) -> jax.Array:
     if _launch.INTERPRET:
         return a * b
     return _inline_f32("mul.rn.f32 $0, $1, $2;", "=f,f,f", a, b)
+
+
+def out_columns(cols: jax.Array, mask: jax.Array, n: int, block: int, slice_: int) -> tuple[jax.Array, jax.Array]:
+    """(columns, mask) a program writes: the whole block, or slice program_id(1) of a split row."""
+    if slice_ == block:
+        return cols, mask
+    ocols = pl.program_id(1) * slice_ + jnp.arange(slice_)
+    return ocols, ocols < n
 
 
 def log_f32(x: jax.Array) -> jax.Array:

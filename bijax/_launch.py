@@ -8,7 +8,6 @@ which kernel ran.
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
 from jax.experimental import pallas as pl
 from jax.experimental.pallas import triton as plgpu
 
@@ -22,13 +21,6 @@ def pallas_call(kernel, *, name: str, grid, in_specs, out_specs, out_shape, num_
         interpret=INTERPRET, input_output_aliases=input_output_aliases or {},
         compiler_params=plgpu.CompilerParams(num_warps=num_warps, num_stages=num_stages),
     )
-
-
-def out_columns(block: int, slice_: int):
-    """Columns a program writes: the whole block, or slice program_id(1) of a split row (bitorch's out_columns)."""
-    if slice_ == block:
-        return jnp.arange(block)
-    return pl.program_id(1) * slice_ + jnp.arange(slice_)
 
 
 def row_spec(length: int) -> pl.BlockSpec:

@@ -10,7 +10,7 @@ from jax.experimental.pallas import triton as plgpu
 from bispec import common
 from bispec import rms_norm as spec
 from bijax import _launch
-from bijax._kernel_helpers import mul_f32, tree_sum
+from bijax._kernel_helpers import mul_f32, out_columns, tree_sum
 
 
 def _kernel(*refs, hidden: int, block: int, vec: int, warps: int, slice_: int, eps: float, has_residual: bool,
@@ -21,8 +21,7 @@ def _kernel(*refs, hidden: int, block: int, vec: int, warps: int, slice_: int, e
         (x_ref, w_ref, out_ref), res_ref, new_res_ref = refs, None, None
     cols = jnp.arange(block)
     mask = cols < hidden
-    ocols = _launch.out_columns(block, slice_)
-    omask = ocols < hidden
+    ocols, omask = out_columns(cols, mask, hidden, block, slice_)
     load_weight = lambda: plgpu.load(w_ref.at[ocols], mask=omask, other=0,  # noqa: E731
                                      eviction_policy=spec.WEIGHT_EVICTION or None).astype(jnp.float32)
     if weight_first:  # bispec.rms_norm.weight_first: no arithmetic changes with it

@@ -31,11 +31,12 @@ def layer_norm_kernel(x_ptr, w_ptr, b_ptr, out_ptr, eps_sum, HIDDEN: tl.constexp
     # x - mean, rounded once; the constant carries the sign (negating the sum would round -0 apart
     # between the frameworks). Padding lanes are zeroed so that they add nothing to the squares.
     s = tree_sum(x, VEC, WARPS)
-    d = tl.where(mask, fma_f32(s, tl.full([], -INV_HIDDEN, tl.float32), x), 0.0)
+    neg_inv = tl.full([], -INV_HIDDEN, tl.float32)
+    d = tl.where(mask, fma_f32(s, neg_inv, x), 0.0)
     rstd = tl.math.rsqrt((tree_sum(mul_f32(d, d), VEC, WARPS) + eps_sum) * INV_HIDDEN)
     if SLICE < BLOCK:  # a split row: this program's columns read again (from cache), d by the same FMA
         x = tl.load(x_ptr + row * HIDDEN + ocols, mask=omask, other=0.0, eviction_policy=STREAM).to(tl.float32)
-        d = fma_f32(s, tl.full([], -INV_HIDDEN, tl.float32), x)
+        d = fma_f32(s, neg_inv, x)
     if not PARAMS_FIRST:
         if HAS_WEIGHT:
             w = tl.load(w_ptr + ocols, mask=omask, other=0.0, eviction_policy=PARAM).to(tl.float32)
