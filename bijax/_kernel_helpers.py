@@ -96,14 +96,15 @@ def exp_f32(x: jax.Array) -> jax.Array:
     """exp of fp32 x by bispec.common.EXP_RULE, the same instructions as the Triton twin."""
     xc = jnp.where(x >= common.EXP_LO, x, jnp.float32(common.EXP_LO))
     xc = jnp.where(xc <= common.EXP_HI, xc, jnp.float32(common.EXP_HI))
-    j = jnp.floor(fma_f32(xc, common.LOG2E, 0.5))
+    t = fma_f32(xc, common.LOG2E, common.EXP_SHIFTER)
+    j = t - jnp.float32(common.EXP_SHIFTER)
     r = fma_f32(j, -common.LN2_HI, xc)
     r = fma_f32(j, -common.LN2_LO, r)
-    c7, c6, *rest = common.EXP_COEFFS
-    p = fma_f32(r, c7, c6)
+    c6, c5, *rest = common.EXP_COEFFS
+    p = fma_f32(r, c6, c5)
     for c in rest:
         p = fma_f32(p, r, c)
-    ji = j.astype(jnp.int32)
+    ji = jax.lax.bitcast_convert_type(t, jnp.int32) - common.f32_bits(common.EXP_SHIFTER)
     half = ji >> 1
     y = (p * _pow2(half)) * _pow2(ji - half)
     y = jnp.where(y < common.FLT_MIN, jnp.float32(0.0), y)

@@ -110,7 +110,9 @@ def fma_f32(a, b, c):
 _LOG2E = tl.constexpr(common.LOG2E)
 _LN2_HI = tl.constexpr(common.LN2_HI)
 _LN2_LO = tl.constexpr(common.LN2_LO)
-_C7, _C6, _C5, _C4, _C3, _C2, _C1, _C0 = (tl.constexpr(c) for c in common.EXP_COEFFS)
+_C6, _C5, _C4, _C3, _C2, _C1, _C0 = (tl.constexpr(c) for c in common.EXP_COEFFS)
+_SHIFTER = tl.constexpr(common.EXP_SHIFTER)
+_SHIFTER_BITS = tl.constexpr(common.f32_bits(common.EXP_SHIFTER))
 _EXP_LO = tl.constexpr(common.EXP_LO)
 _EXP_HI = tl.constexpr(common.EXP_HI)
 _FLT_MIN = tl.constexpr(common.FLT_MIN)
@@ -127,17 +129,17 @@ def exp_f32(x):
     """exp of fp32 x by bispec.common.EXP_RULE, the same instructions as the Pallas twin."""
     xc = tl.where(x >= _EXP_LO, x, _EXP_LO)
     xc = tl.where(xc <= _EXP_HI, xc, _EXP_HI)
-    j = tl.floor(fma_f32(xc, _LOG2E, 0.5))
+    t = fma_f32(xc, _LOG2E, _SHIFTER)
+    j = t - _SHIFTER
     r = fma_f32(j, -_LN2_HI, xc)
     r = fma_f32(j, -_LN2_LO, r)
-    p = fma_f32(r, _C7, _C6)
-    p = fma_f32(p, r, _C5)
+    p = fma_f32(r, _C6, _C5)
     p = fma_f32(p, r, _C4)
     p = fma_f32(p, r, _C3)
     p = fma_f32(p, r, _C2)
     p = fma_f32(p, r, _C1)
     p = fma_f32(p, r, _C0)
-    ji = j.to(tl.int32)
+    ji = t.to(tl.int32, bitcast=True) - _SHIFTER_BITS
     half = ji >> 1
     y = (p * _pow2(half)) * _pow2(ji - half)
     y = tl.where(y < _FLT_MIN, 0.0, y)
