@@ -87,15 +87,19 @@ def fma_f32(a, b, c) -> jax.Array:
     return _inline_f32("fma.rn.f32 $0, $1, $2, $3;", "=f,f,f,f", a, b, c)
 
 
-def _pow2(j: jax.Array) -> jax.Array:
-    """2**j for int32 j in [-126, 127], from the exponent bits."""
-    return jax.lax.bitcast_convert_type((j + 127) << 23, jnp.float32)
+def mul_ftz_f32(a: jax.Array, b: jax.Array) -> jax.Array:
+    """a*b of fp32 values, a result below 2**-126 flushed to 0: PTX mul.ftz.f32, as the Triton twin writes it."""
+    if _launch.INTERPRET:
+        y = a * b
+        return jnp.where(jnp.abs(y) < common.FLT_MIN, jnp.float32(0.0), y)
+    return _inline_f32("mul.ftz.f32 $0, $1, $2;", "=f,f,f", a, b)
 
 
 def exp_f32(x: jax.Array) -> jax.Array:
-    """exp of fp32 x by bispec.common.EXP_RULE, the same instructions as the Triton twin."""
-    xc = jnp.where(x >= common.EXP_LO, x, jnp.float32(common.EXP_LO))
-    xc = jnp.where(xc <= common.EXP_HI, xc, jnp.float32(common.EXP_HI))
+    """exp of fp32 x <= 88 by bispec.common.EXP_RULE, the same instructions as the Triton twin."""
+    lo = jnp.float32(common.EXP_LO)
+    # NaN kept: the Triton lowering takes jnp.maximum to max.f32, which drops it; XLA's CPU one keeps it.
+    xc = jnp.maximum(x, lo) if _launch.INTERPRET else _inline_f32("max.NaN.f32 $0, $1, $2;", "=f,f,f", x, lo)
     t = fma_f32(xc, common.LOG2E, common.EXP_SHIFTER)
     j = t - jnp.float32(common.EXP_SHIFTER)
     r = fma_f32(j, -common.LN2_HI, xc)
@@ -104,11 +108,8 @@ def exp_f32(x: jax.Array) -> jax.Array:
     p = fma_f32(r, c6, c5)
     for c in rest:
         p = fma_f32(p, r, c)
-    ji = jax.lax.bitcast_convert_type(t, jnp.int32) - common.f32_bits(common.EXP_SHIFTER)
-    half = ji >> 1
-    y = (p * _pow2(half)) * _pow2(ji - half)
-    y = jnp.where(y < common.FLT_MIN, jnp.float32(0.0), y)
-    return jnp.where(x != x, x, y)
+    bits = (jax.lax.bitcast_convert_type(t, jnp.int32) - common.EXP_SCALE_BIAS) << 23
+    return mul_ftz_f32(p, jax.lax.bitcast_convert_type(bits, jnp.float32))
 
 
 def reciprocal_f32(s: jax.Array) -> jax.Array:
