@@ -42,8 +42,7 @@ Reduction order, a function of the reduced length n alone:
   Every pass-2 program of a row computes the same (M, S).
   On a GPU, rows of up to FUSED_MAX_CHUNKS chunks, FUSED_MIN_ROWS or more of
   them, run both passes in one launch: a program keeps its chunk's exps
-  (softmax) in registers or asks L2 to keep the chunk (log_softmax, bitorch;
-  bijax keeps x in registers), publishes (m_c, s_c), waits until its row's
+  (softmax) or x (log_softmax) in registers, publishes (m_c, s_c), waits until its row's
   other chunks have, and writes, so x is read from memory once. Programs take
   tickets from an atomic counter in the order they start, so every lower
   ticket's program is running or done: a row's chunks all run as long as the

@@ -39,14 +39,12 @@ def softmax_row_kernel(x_ptr, out_ptr, N: tl.constexpr, BLOCK: tl.constexpr, VEC
 @triton.jit
 def softmax_chunked_kernel(x_ptr, m_ptr, s_ptr, sync_ptr, out_ptr, N: tl.constexpr, BLOCK: tl.constexpr,
                            VEC: tl.constexpr, WARPS: tl.constexpr, CHUNKS: tl.constexpr, STATS: tl.constexpr, LOG: tl.constexpr, STATS_PASS: tl.constexpr,
-                           OUT_PASS: tl.constexpr, EVICTION: tl.constexpr, RELOAD: tl.constexpr):
+                           OUT_PASS: tl.constexpr, EVICTION: tl.constexpr):
     """A long row, a program per (row, chunk c) as bispec.softmax orders it.
 
     STATS_PASS writes chunk c's (max, sum of exp(x - max)) to the workspace; OUT_PASS combines the row's
-    and writes chunk c's outputs. Both at once (a GPU, one launch): the program holds its chunk's exps in
-    registers while it waits for the row's other chunks, counted in sync_ptr[1 + row]. RELOAD (log_softmax,
-    one launch) holds nothing and reads the chunk again from L2, where the first load asked it kept: on
-    the H100 that ran 6 % faster than holding x (72 registers a thread, not 111).
+    and writes chunk c's outputs. Both at once (a GPU, one launch): the program holds its chunk (softmax: its
+    exps, log_softmax: x) in registers while it waits for the row's other chunks, counted in sync_ptr[1 + row].
     """
     if STATS_PASS and OUT_PASS:
         t = tl.atomic_add(sync_ptr, 1)  # tickets in start order: see bispec.softmax on why this cannot hang
@@ -71,9 +69,6 @@ def softmax_chunked_kernel(x_ptr, m_ptr, s_ptr, sync_ptr, out_ptr, N: tl.constex
         i = tl.arange(0, STATS)
         m, s = combine_chunks(tl.load(m_ptr + stats + i, mask=i < CHUNKS, other=float("-inf"), volatile=True),
                               tl.load(s_ptr + stats + i, mask=i < CHUNKS, other=0.0, volatile=True))
-        if RELOAD:  # the same values: the arithmetic is unchanged
-            x = tl.load(x_ptr + row * N + offs, mask=mask, other=float("-inf"), eviction_policy=_STREAM)
-            x = x.to(tl.float32)
         out = _normalize(x, e, m_c, m, s, LOG)
         tl.store(out_ptr + row * N + offs, cast_rtne(out, out_ptr.dtype.element_ty), mask=mask,
                  eviction_policy=_STREAM)
@@ -89,12 +84,11 @@ def chunked_launches(x2: torch.Tensor, out: torch.Tensor, log: bool, fused: bool
     if fused:
         sync = torch.zeros(rows + 1, dtype=torch.int32, device=x2.device)
         _launch.launch(softmax_chunked_kernel, (rows * chunks,), x2, m_c, s_c, sync, out, STATS_PASS=True,
-                       OUT_PASS=True, EVICTION=spec.REREAD_EVICTION if log else spec.STREAM_EVICTION,
-                       RELOAD=log, **meta)
+                       OUT_PASS=True, EVICTION=spec.STREAM_EVICTION, **meta)
         return
     for passes, eviction in (((True, False), spec.REREAD_EVICTION), ((False, True), spec.STREAM_EVICTION)):
         _launch.launch(softmax_chunked_kernel, (rows * chunks,), x2, m_c, s_c, None, out, STATS_PASS=passes[0],
-                       OUT_PASS=passes[1], EVICTION=eviction, RELOAD=False, **meta)
+                       OUT_PASS=passes[1], EVICTION=eviction, **meta)
 
 
 def _run(x: torch.Tensor, dim: int, half_to_float: bool, log: bool) -> torch.Tensor:
