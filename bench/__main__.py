@@ -46,7 +46,8 @@ def main(argv):
         print("No GPU: a small smoke sweep through the interpreters. These are NOT GPU times.")
     sweep.ROUNDS = FLAGS.rounds
     meta, rows = op.run(tokens, size, FLAGS.dtype, FLAGS.reps)
-    meta.update(report.provenance(), reps=FLAGS.reps, rounds=FLAGS.rounds)
+    meta.update(report.provenance(), reps=FLAGS.reps)
+    meta.setdefault("rounds", FLAGS.rounds)  # an op that times more rounds than asked says so itself
     report.write(argv[1], op.title(FLAGS.dtype, size), op.LINES, rows, FLAGS.out, meta)
 
 

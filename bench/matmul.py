@@ -35,9 +35,9 @@ LINES = {
     **sweep.OUR_LINES,
     "limit": "Limit: max(FLOPs / cuBLAS bf16 peak, bytes / copy bandwidth)",
 }
-# Lines timed in turn over this many rounds (sweep.run): the large matmuls heat the card, which then slows
-# (the same kernel drifted from 1.44 to 1.74 ms within one H100 run at 4096 x 28672).
-ROUNDS = 3
+# Lines timed in turn over at least this many rounds (sweep.run): the large matmuls heat the card, which then
+# slows (the same kernel drifted from 1.44 to 1.74 ms within one H100 run at 4096 x 28672).
+MIN_ROUNDS = 3
 PEAK_SIZE = 8192  # the large cuBLAS bf16 matmul that measures the achievable matmul rate
 
 
@@ -81,13 +81,15 @@ def _run_shape(tokens_sweep, k: int, n: int, dtype: str, reps: int, peak: float)
                  "bijax": jax.jit(bijax.linear)}
     tf32 = torch.backends.cuda.matmul.allow_tf32
     torch.backends.cuda.matmul.allow_tf32 = False
+    rounds = max(MIN_ROUNDS, sweep.ROUNDS)
     try:
         meta, rows = sweep.run(tokens_sweep, call_inputs, lambda t: spec.bytes_moved(t, n, k, itemsize),
-                               torch_lines, jax_lines, reps, rounds=ROUNDS)
+                               torch_lines, jax_lines, reps, rounds=rounds)
     finally:
         torch.backends.cuda.matmul.allow_tf32 = tf32
     for row in rows:
         row["limit"] = max(row["limit"], spec.flops(row["tokens"], n, k) / peak / 1e9)
+    meta.update(rounds=rounds)
     return meta, rows
 
 
