@@ -23,6 +23,14 @@ def pallas_call(kernel, *, name: str, grid, in_specs, out_specs, out_shape, num_
     )
 
 
+def multiprocessors() -> int:
+    """SMs of the default GPU; 0 under the interpreter, which runs programs one after another.
+
+    0 also for a device that does not say (a CPU host lowering for CUDA in the tests): the two-launch path.
+    """
+    return 0 if INTERPRET else getattr(jax.devices()[0], "core_count", 0)
+
+
 def row_spec(length: int) -> pl.BlockSpec:
     """One whole row of a (rows, length) array per program (grid axis 0; a row split over axis 1 shares it)."""
     return pl.BlockSpec((None, length), lambda i, *_: (i, 0))

@@ -116,7 +116,7 @@ def _apply(x: jax.Array, dim, half_to_float, log: bool) -> jax.Array:
     if x.size == 0:
         out = jnp.zeros(xt.shape, out_dtype)
     else:
-        plan = (spec.chunked(n), spec.fused(n, x.size // n, _launch.INTERPRET), spec.block_size(n),
+        plan = (spec.chunked(n), spec.fused(n, x.size // n, _launch.multiprocessors()), spec.block_size(n),
                 spec.num_warps(n))
         out = _run(xt.reshape(-1, n), out_dtype=jnp.dtype(out_dtype), log=log, plan=plan,
                    interpret=_launch.INTERPRET).reshape(xt.shape)

@@ -46,9 +46,10 @@ Reduction order, a function of the reduced length n alone:
   other chunks have, and writes, so x is read from memory once. Programs take
   tickets from an atomic counter in the order they start, so every lower
   ticket's program is running or done: a row's chunks all run as long as the
-  GPU holds FUSED_MAX_CHUNKS programs at once. The interpreters run programs
-  one after another (none could wait for a later one), so there, and for
-  longer or fewer rows, the passes are two launches: pass 1 asks L2 to keep x
+  GPU holds FUSED_MAX_CHUNKS programs at once, which a GPU of FUSED_MIN_SMS
+  SMs does. The interpreters run programs one after another (none could wait
+  for a later one), so there, on smaller GPUs, and for longer or fewer rows,
+  the passes are two launches: pass 1 asks L2 to keep x
   for pass 2's re-read, and pass 2 takes m_c and the exps again (the same
   bits).
 The rows are packed (a dim other than the last is moved last by a copy), so a
@@ -68,13 +69,15 @@ MAX_REGISTER = 32768
 # Longer rows: chunks of this many lanes, each 32 a thread over CHUNK_WARPS warps.
 CHUNK = 4096
 CHUNK_WARPS = 4
-# Rows of up to this many chunks run both passes in one launch on a GPU (a GPU of 16 SMs or more holds this
-# many of its 4-warp, <= 72-register programs at once), when there are at least FUSED_MIN_ROWS of them: the
+# Rows of up to this many chunks run both passes in one launch on a GPU of FUSED_MIN_SMS SMs or more (which
+# holds this many of its 4-warp, <= 64-register programs at once, 8 an SM, twice over), when there are at least
+# FUSED_MIN_ROWS of them: the
 # one launch needs its counters zeroed first. H100, vocab 128256: at 1 row the two launches took 5.8 us
 # against 6.9, at 32 rows 18.1 against 19.8 us for log_softmax (16.2 against 14.5 for softmax); from 128
 # rows the one launch wins (softmax 42 against 46 us at 128 rows, 0.98 against 1.42 ms at 4096).
 FUSED_MAX_CHUNKS = 64
 FUSED_MIN_ROWS = 64
+FUSED_MIN_SMS = 16
 
 # Cache hints: a row held in registers, and pass 2 of a long row, stream through
 # once; pass 1 of a long row asks L2 to keep the row for pass 2's re-read.
@@ -104,9 +107,13 @@ def num_chunks(n: int) -> int:
     return common.cdiv(n, CHUNK) if chunked(n) else 1
 
 
-def fused(n: int, rows: int, interpret: bool) -> bool:
-    """Whether the two passes over `rows` long rows of length n run in one launch (see the module docstring)."""
-    return chunked(n) and num_chunks(n) <= FUSED_MAX_CHUNKS and rows >= FUSED_MIN_ROWS and not interpret
+def fused(n: int, rows: int, multiprocessors: int) -> bool:
+    """Whether the two passes over `rows` long rows of length n run in one launch (see the module docstring).
+
+    multiprocessors: the GPU's SM count; 0 under an interpreter, which runs programs one after another.
+    """
+    return (chunked(n) and num_chunks(n) <= FUSED_MAX_CHUNKS and rows >= FUSED_MIN_ROWS
+            and multiprocessors >= FUSED_MIN_SMS)
 
 
 def stats_block(n: int) -> int:

@@ -43,6 +43,11 @@ def check_tensors(*, unit_stride: bool = False, **tensors: torch.Tensor | None) 
                 check_unit_stride(arg, t)
 
 
+def multiprocessors(t: torch.Tensor) -> int:
+    """SMs of t's GPU; 0 under the interpreter, which runs programs one after another."""
+    return 0 if INTERPRET else torch.cuda.get_device_properties(t.device).multi_processor_count
+
+
 def packed_rows(t: torch.Tensor) -> torch.Tensor:
     """t as packed (rows, last dim), starting on a 16-byte boundary.
 

@@ -98,7 +98,7 @@ def _run(x: torch.Tensor, dim: int, half_to_float: bool, log: bool) -> torch.Ten
     out = torch.empty(xt.shape, dtype=torch.float32 if half_to_float else x.dtype, device=x.device)
     rows = x2.shape[0]
     if rows and spec.chunked(n):
-        chunked_launches(x2, out, log, spec.fused(n, rows, _launch.INTERPRET))
+        chunked_launches(x2, out, log, spec.fused(n, rows, _launch.multiprocessors(x2)))
     elif rows:
         _launch.launch(softmax_row_kernel, (rows,), x2, out, N=n, BLOCK=spec.block_size(n),
                        VEC=common.vector_width(n, x2.element_size()), WARPS=spec.num_warps(n), LOG=log)

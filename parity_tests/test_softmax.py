@@ -122,14 +122,15 @@ def run_chunked(backend, x, log, fused, half_to_float=False):
 
 
 def test_one_launch_plan():
-    """Which long rows take the one launch: chunked, at most FUSED_MAX_CHUNKS chunks, enough rows, a GPU."""
-    longest = spec.CHUNK * spec.FUSED_MAX_CHUNKS
-    assert spec.fused(longest, spec.FUSED_MIN_ROWS, interpret=False)
-    assert spec.fused(spec.FIGURE_VOCAB, 4096, interpret=False)
-    assert not spec.fused(longest + 1, 4096, interpret=False)  # one chunk too many
-    assert not spec.fused(longest, spec.FUSED_MIN_ROWS - 1, interpret=False)
-    assert not spec.fused(longest, 4096, interpret=True)
-    assert not spec.fused(spec.MAX_REGISTER, 4096, interpret=False)  # held in registers
+    """Which long rows take the one launch: chunked, at most FUSED_MAX_CHUNKS chunks, enough rows, a GPU large enough."""
+    longest, h100 = spec.CHUNK * spec.FUSED_MAX_CHUNKS, 132
+    assert spec.fused(longest, spec.FUSED_MIN_ROWS, h100)
+    assert spec.fused(spec.FIGURE_VOCAB, 4096, spec.FUSED_MIN_SMS)
+    assert not spec.fused(longest + 1, 4096, h100)  # one chunk too many
+    assert not spec.fused(longest, spec.FUSED_MIN_ROWS - 1, h100)
+    assert not spec.fused(longest, 4096, 0)  # an interpreter
+    assert not spec.fused(longest, 4096, spec.FUSED_MIN_SMS - 1)  # a small GPU (a MIG slice)
+    assert not spec.fused(spec.MAX_REGISTER, 4096, h100)  # held in registers
 
 
 @pytest.mark.skipif(not harness.ON_GPU, reason="the interpreters run programs one after another: no one-launch path")
