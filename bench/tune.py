@@ -144,7 +144,8 @@ def tune_matmul(tokens):
 
 def main(argv):
     tokens = [int(t) for t in flags.FLAGS.tokens]
-    {"rmsnorm": tune_rmsnorm, "rmsnorm_weight": tune_rmsnorm_weight, "split": tune_split, "mean": tune_mean, "softmax": tune_softmax, "matmul": tune_matmul}[argv[1]](tokens)
+    {"rmsnorm": tune_rmsnorm, "rmsnorm_weight": tune_rmsnorm_weight, "split": tune_split, "mean": tune_mean,
+     "softmax": tune_softmax, "matmul": tune_matmul}[argv[1]](tokens)
 
 
 if __name__ == "__main__":

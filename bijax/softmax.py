@@ -29,8 +29,8 @@ def _row_kernel(x_ref, out_ref, *, n: int, block: int, vec: int, warps: int, log
     plgpu.store(out_ref.at[cols], out.astype(out_ref.dtype), mask=mask, eviction_policy=spec.STREAM_EVICTION)
 
 
-def _chunked_kernel(*refs, n: int, block: int, vec: int, warps: int, chunks: int, stats: int, log: bool, stats_pass: bool,
-                    out_pass: bool, eviction: str):
+def _chunked_kernel(*refs, n: int, block: int, vec: int, warps: int, chunks: int, stats: int, log: bool,
+                    stats_pass: bool, out_pass: bool, eviction: str):
     """A long row, a program per (row, chunk c) as bispec.softmax orders it; refs are whole arrays.
 
     stats_pass writes chunk c's (max, sum of exp(x - max)) to the workspace; out_pass combines the row's and
@@ -104,8 +104,8 @@ def _run(x2: jax.Array, *, out_dtype, log: bool, plan: tuple[bool, bool, int, in
         return chunked(x2, out_dtype, log, fused)
     row = _launch.row_spec(x2.shape[1])
     return _launch.pallas_call(
-        functools.partial(_row_kernel, n=x2.shape[1], block=block, vec=common.vector_width(x2.shape[1], x2.dtype.itemsize),
-                          warps=num_warps, log=log),
+        functools.partial(_row_kernel, n=x2.shape[1], block=block,
+                          vec=common.vector_width(x2.shape[1], x2.dtype.itemsize), warps=num_warps, log=log),
         name=f"bijax_{'log_softmax' if log else 'softmax'}", grid=(x2.shape[0],), in_specs=[row], out_specs=row,
         out_shape=jax.ShapeDtypeStruct(x2.shape, out_dtype), num_warps=num_warps)(x2)
 

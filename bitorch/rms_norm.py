@@ -12,8 +12,9 @@ from bitorch._triton_helpers import cast_rtne, mul_f32, out_columns, tree_sum
 
 
 @triton.jit
-def rms_norm_kernel(x_ptr, res_ptr, w_ptr, out_ptr, new_res_ptr, eps_sum, HIDDEN: tl.constexpr, INV_HIDDEN: tl.constexpr,
-                    BLOCK: tl.constexpr, VEC: tl.constexpr, WARPS: tl.constexpr, SLICE: tl.constexpr,
+def rms_norm_kernel(x_ptr, res_ptr, w_ptr, out_ptr, new_res_ptr, eps_sum, HIDDEN: tl.constexpr,
+                    INV_HIDDEN: tl.constexpr, BLOCK: tl.constexpr, VEC: tl.constexpr, WARPS: tl.constexpr,
+                    SLICE: tl.constexpr,
                     HAS_RESIDUAL: tl.constexpr, STREAM: tl.constexpr, WEIGHT: tl.constexpr, WEIGHT_FIRST: tl.constexpr):
     row = tl.program_id(0).to(tl.int64)
     cols = tl.arange(0, BLOCK)
@@ -54,7 +55,8 @@ def _run(x: torch.Tensor, weight: torch.Tensor, eps: float, residual: torch.Tens
     res2 = _launch.packed_rows(residual) if residual is not None else x2
     if x2.shape[0]:
         split = spec.split(x2.shape[0], hidden, _launch.INTERPRET)
-        _launch.launch(rms_norm_kernel, (x2.shape[0], split), x2, res2, _launch.packed_rows(weight), out, new_res, eps * hidden,
+        _launch.launch(rms_norm_kernel, (x2.shape[0], split), x2, res2, _launch.packed_rows(weight), out, new_res,
+                       eps * hidden,
                        HIDDEN=hidden, INV_HIDDEN=common.inv_f32(hidden), BLOCK=spec.block_size(hidden),
                        VEC=common.vector_width(hidden, x.element_size()), WARPS=spec.num_warps(hidden),
                        SLICE=spec.block_size(hidden) // split,

@@ -5,9 +5,9 @@ import torch
 import triton
 import triton.language as tl
 
+from bispec import common
 from bispec import softmax as spec
 from bitorch import _launch
-from bispec import common
 from bitorch._triton_helpers import cast_rtne, combine_chunks, exp_shift, log_f32, max_exp, reciprocal_f32, tree_sum
 
 
@@ -38,8 +38,9 @@ def softmax_row_kernel(x_ptr, out_ptr, N: tl.constexpr, BLOCK: tl.constexpr, VEC
 
 @triton.jit
 def softmax_chunked_kernel(x_ptr, m_ptr, s_ptr, sync_ptr, out_ptr, N: tl.constexpr, BLOCK: tl.constexpr,
-                           VEC: tl.constexpr, WARPS: tl.constexpr, CHUNKS: tl.constexpr, STATS: tl.constexpr, LOG: tl.constexpr, STATS_PASS: tl.constexpr,
-                           OUT_PASS: tl.constexpr, EVICTION: tl.constexpr):
+                           VEC: tl.constexpr, WARPS: tl.constexpr, CHUNKS: tl.constexpr, STATS: tl.constexpr,
+                           LOG: tl.constexpr, STATS_PASS: tl.constexpr, OUT_PASS: tl.constexpr,
+                           EVICTION: tl.constexpr):
     """A long row, a program per (row, chunk c) as bispec.softmax orders it.
 
     STATS_PASS writes chunk c's (max, sum of exp(x - max)) to the workspace; OUT_PASS combines the row's

@@ -122,7 +122,7 @@ def run_chunked(backend, x, log, fused, half_to_float=False):
 
 
 def test_one_launch_plan():
-    """Which long rows take the one launch: chunked, at most FUSED_MAX_CHUNKS chunks, enough rows, a GPU large enough."""
+    """Which long rows take the one launch: chunked, at most FUSED_MAX_CHUNKS chunks, enough rows, a large GPU."""
     longest, h100 = spec.CHUNK * spec.FUSED_MAX_CHUNKS, 132
     assert spec.fused(longest, spec.FUSED_MIN_ROWS, h100)
     assert spec.fused(spec.FIGURE_VOCAB, 4096, spec.FUSED_MIN_SMS)
