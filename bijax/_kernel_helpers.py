@@ -87,29 +87,13 @@ def fma_f32(a, b, c) -> jax.Array:
     return _inline_f32("fma.rn.f32 $0, $1, $2, $3;", "=f,f,f,f", a, b, c)
 
 
-def mul_ftz_f32(a: jax.Array, b: jax.Array) -> jax.Array:
-    """a*b of fp32 values, a result below 2**-126 flushed to 0: PTX mul.ftz.f32, as the Triton twin writes it."""
-    if _launch.INTERPRET:
-        y = a * b
-        return jnp.where(jnp.abs(y) < common.FLT_MIN, jnp.float32(0.0), y)
-    return _inline_f32("mul.ftz.f32 $0, $1, $2;", "=f,f,f", a, b)
-
-
 def exp_f32(x: jax.Array) -> jax.Array:
-    """exp of fp32 x <= 88 by bispec.common.EXP_RULE, the same instructions as the Triton twin."""
-    lo = jnp.float32(common.EXP_LO)
-    # NaN kept: the Triton lowering takes jnp.maximum to max.f32, which drops it; XLA's CPU one keeps it.
-    xc = jnp.maximum(x, lo) if _launch.INTERPRET else _inline_f32("max.NaN.f32 $0, $1, $2;", "=f,f,f", x, lo)
-    t = fma_f32(xc, common.LOG2E, common.EXP_SHIFTER)
-    j = t - jnp.float32(common.EXP_SHIFTER)
-    r = fma_f32(j, -common.LN2_HI, xc)
-    r = fma_f32(j, -common.LN2_LO, r)
-    c6, c5, *rest = common.EXP_COEFFS
-    p = fma_f32(r, c6, c5)
-    for c in rest:
-        p = fma_f32(p, r, c)
-    bits = (jax.lax.bitcast_convert_type(t, jnp.int32) - common.EXP_SCALE_BIAS) << 23
-    return mul_ftz_f32(p, jax.lax.bitcast_convert_type(bits, jnp.float32))
+    """exp of fp32 x by bispec.common.EXP_RULE, the same instructions as the Triton twin."""
+    t = mul_f32(x, common.LOG2E)
+    if _launch.INTERPRET:  # XLA's exp2 on the CPU: within EXP_RULE's bound, not the SFU's bits
+        y = jnp.exp2(t)
+        return jnp.where(y < common.FLT_MIN, jnp.float32(0.0), y)
+    return _inline_f32("ex2.approx.ftz.f32 $0, $1;", "=f,f", t)
 
 
 def reciprocal_f32(s: jax.Array) -> jax.Array:

@@ -84,29 +84,23 @@ def tree_sum(x: np.ndarray, vec: int, warps: int) -> np.ndarray:
 
 # exp of fp32 values, written out in both frameworks (libdevice's __nv_expf is
 # linked with flush-to-zero in one framework's compiler and not in the other's).
-EXP_RULE = """exp(x) for fp32 x <= 88 (softmax takes x <= 0 only), every step an exact
-operation or one explicit instruction, so both frameworks execute the same ones:
-  xc = max(x, EXP_LO), NaN kept                 (max.NaN.f32)
-  t  = fma(xc, LOG2E, EXP_SHIFTER)              t's low bits: j = xc*LOG2E rounded to the nearest integer
-  j  = t - EXP_SHIFTER                          (exact)
-  r  = fma(j, -LN2_HI, xc);  r = fma(j, -LN2_LO, r)     |r| <~ ln2/2
-  p  = Horner over EXP_COEFFS (degree 6) with one FMA a step
-  y  = p * 2**j, results below 2**-126 flushed to 0   (mul.ftz.f32; 2**j from the bits of t)
-NaN in gives NaN out; x <= EXP_LO gives 0. Few instructions on purpose: an H100
-issues one warp instruction (32 elements) in the time its memory moves ~3 bytes,
-and softmax moves 4 bytes an element, so the ~30 instructions of an element
-take ~70 % of its memory time (~95 % on an H200); every one saved shows. Within
-0.9 ulp of exp for normal results (tested against float64)."""
+EXP_RULE = """exp(x) of fp32 x as two explicit instructions, so both frameworks execute the same ones
+(the pair CUDA's __expf and Triton's tl.exp lower to):
+  t = x * LOG2E                     rounded to fp32 (mul.rn.f32)
+  y = 2**t                          the SFU's approximation, a result below 2**-126 flushed to 0
+                                    (ex2.approx.ftz.f32)
+NaN gives NaN, -inf gives 0, x above ~88.72 gives +inf. Error: ex2's own 2 ulps plus
+t's rounding, which grows with |x|: within 2 + 1.173 |x| ulps (CUDA's bound for
+__expf), so within 3 ulps where softmax's outputs are near 1 and up to ~100 where
+they are below 1e-37 (tested against float64). Few instructions on purpose: an
+H100 issues one warp instruction (32 elements) in the time its memory moves ~3
+bytes, softmax moves 4 bytes an element, and a polynomial exp of ~12 FMAs was
+~40 % of its instructions (with it softmax took 10 %, log_softmax 15 % longer on
+an H200).
+The interpreters take a correctly rounded exp2 of the same t: within the bound, not
+the SFU's bits."""
 LOG2E = float(np.float32(1.4426950408889634))
-EXP_SHIFTER = 1.5 * 2.0**23           # t in [2**23, 2**24): one unit in its last place is 1
-LN2_HI = 0.693145751953125            # ln 2 to 16 bits: j * LN2_HI is exact for |j| <= 256
-LN2_LO = float(np.float32(math.log(2) - 0.693145751953125))
-# Highest degree first; c1 = c0 = 1. The rest: least-max relative error of exp on [-ln2/2, ln2/2]
-# (iteratively reweighted least squares in float64), rounded to fp32. 0.88 ulp worst seen over 6M inputs.
-EXP_COEFFS = (0.0013814419507980347, 0.008368770591914654, 0.04166839271783829, 0.1666651964187622,
-              0.4999999403953552, 1.0, 1.0)
-EXP_LO = -87.4                        # exp(-87.4) < 2**-126, and j >= -126 keeps 2**j a normal number
-EXP_SCALE_BIAS = int(np.float32(EXP_SHIFTER).view(np.int32)) - 127  # bits(t) - this = j + 127, 2**j's exponent
+EXP_ULPS = (2.0, 1.173)               # the error bound above: EXP_ULPS[0] + EXP_ULPS[1] * |x| ulps
 FLT_MIN = 2.0**-126
 
 

@@ -12,7 +12,7 @@ aten._softmax does):
             factor is 1/S exactly); 1/S: fp32, correctly rounded (rcp.rn.f32)
   log_softmax = round((x - M) - log(S))
 
-Arithmetic in fp32; exp is common.EXP_RULE's (the same FMAs in both frameworks)
+Arithmetic in fp32; exp is common.EXP_RULE's (the same two instructions in both frameworks)
 and log is libdevice's __nv_logf (log only ever sees S >= 1); one rounding to
 the output dtype at the end (softmax's factor e(m_b, M) * (1/S) is rounded to
 fp32 first, once per block). No plain product feeds an add in fp32 (nothing a

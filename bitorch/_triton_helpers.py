@@ -108,41 +108,19 @@ def fma_f32(a, b, c):
 
 
 _LOG2E = tl.constexpr(common.LOG2E)
-_LN2_HI = tl.constexpr(common.LN2_HI)
-_LN2_LO = tl.constexpr(common.LN2_LO)
-_C6, _C5, _C4, _C3, _C2, _C1, _C0 = (tl.constexpr(c) for c in common.EXP_COEFFS)
-_SHIFTER = tl.constexpr(common.EXP_SHIFTER)
-_SCALE_BIAS = tl.constexpr(common.EXP_SCALE_BIAS)
-_EXP_LO = tl.constexpr(common.EXP_LO)
 _FLT_MIN = tl.constexpr(common.FLT_MIN)
 
 
 @triton.jit
-def mul_ftz_f32(a, b):
-    """a*b of fp32 values, a result below 2**-126 flushed to 0: PTX mul.ftz.f32, as the Pallas twin writes it."""
-    if _INTERPRET:
-        y = a * b
-        return tl.where(tl.abs(y) < _FLT_MIN, 0.0, y)
-    else:
-        return tl.inline_asm_elementwise("mul.ftz.f32 $0, $1, $2;", "=f,f,f", [a, b], dtype=tl.float32, is_pure=True,
-                                         pack=1)
-
-
-@triton.jit
 def exp_f32(x):
-    """exp of fp32 x <= 88 by bispec.common.EXP_RULE, the same instructions as the Pallas twin."""
-    xc = tl.maximum(x, _EXP_LO, propagate_nan=tl.PropagateNan.ALL)
-    t = fma_f32(xc, _LOG2E, _SHIFTER)
-    j = t - _SHIFTER
-    r = fma_f32(j, -_LN2_HI, xc)
-    r = fma_f32(j, -_LN2_LO, r)
-    p = fma_f32(r, _C6, _C5)
-    p = fma_f32(p, r, _C4)
-    p = fma_f32(p, r, _C3)
-    p = fma_f32(p, r, _C2)
-    p = fma_f32(p, r, _C1)
-    p = fma_f32(p, r, _C0)
-    return mul_ftz_f32(p, ((t.to(tl.int32, bitcast=True) - _SCALE_BIAS) << 23).to(tl.float32, bitcast=True))
+    """exp of fp32 x by bispec.common.EXP_RULE, the same instructions as the Pallas twin."""
+    t = mul_f32(x, _LOG2E)
+    if _INTERPRET:  # NumPy's exp2, rounded correctly: within EXP_RULE's bound, not the SFU's bits
+        y = tl.exp2(t)
+        return tl.where(y < _FLT_MIN, 0.0, y)
+    else:
+        return tl.inline_asm_elementwise("ex2.approx.ftz.f32 $0, $1;", "=f,f", [t], dtype=tl.float32, is_pure=True,
+                                         pack=1)
 
 
 @triton.jit

@@ -53,12 +53,12 @@ EXPS = {"torch": _triton_exp, "jax": _pallas_exp}
 
 @functools.lru_cache(maxsize=1)
 def _inputs() -> np.ndarray:
-    """Random fp32 over exp's domain x <= 88 (dense below 0, where softmax lives), then the edges."""
+    """Random fp32 up to 88 (dense below 0, where softmax lives), then the edges."""
     rng = np.random.default_rng()
     n = (1 << 17) if harness.ON_GPU else (1 << 13)
     wide = rng.uniform(-110, 88, n // 2)
     near = -np.abs(rng.standard_normal(n // 2)) * 8
-    edges = [0.0, -0.0, 1.0, -1.0, -np.inf, np.nan, common.EXP_LO, 88.0, -87.33, -87.34, -103.97, 1e-30, -1e-30,
+    edges = [0.0, -0.0, 1.0, -1.0, -np.inf, np.inf, np.nan, 88.0, 89.0, -87.33, -87.34, -103.97, 1e-30, -1e-30,
              0.34657359, -0.34657359, -1e-45]
     x = np.concatenate([wide, near, edges]).astype(np.float32)
     return np.concatenate([x, np.zeros((-x.size) % BLOCK, np.float32)])
@@ -67,12 +67,16 @@ def _inputs() -> np.ndarray:
 def test_accuracy(backend):
     x = _inputs()
     got = EXPS[backend.name](x).astype(np.float64)
-    exact = np.exp(x.astype(np.float64))
-    normal = exact >= common.FLT_MIN
+    with np.errstate(over="ignore"):
+        exact = np.exp(x.astype(np.float64))
+    # Results within the error bound of 2**-126 may flush or not: checked in neither group.
+    normal = (exact >= 2 * common.FLT_MIN) & (exact <= np.finfo(np.float32).max)
     ulps = np.abs(got[normal] - exact[normal]) / (np.spacing(exact[normal].astype(np.float32)).astype(np.float64))
-    assert ulps.max() <= 1.0, f"{backend.name}: {ulps.max():.2f} ulps at x = {x[normal][np.argmax(ulps)]!r}"
+    excess = ulps / (common.EXP_ULPS[0] + common.EXP_ULPS[1] * np.abs(x[normal]))
+    worst = np.argmax(excess)
+    assert excess[worst] <= 1.0, f"{backend.name}: {ulps[worst]:.2f} ulps at x = {x[normal][worst]!r}"
     assert (got[exact < common.FLT_MIN / 2] == 0).all(), "below the normal range exp must flush to 0"
-    assert (got[x == 0] == 1).all() and (got[x == -np.inf] == 0).all()
+    assert (got[x == 0] == 1).all() and (got[x == -np.inf] == 0).all() and (got[x >= 89] == np.inf).all()
     assert np.isnan(got[np.isnan(x)]).all() and not np.isnan(got[~np.isnan(x)]).any()
 
 
