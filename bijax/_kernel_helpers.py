@@ -44,12 +44,12 @@ def mul_f32(a: jax.Array, b: jax.Array) -> jax.Array:
     return _inline_f32("mul.rn.f32 $0, $1, $2;", "=f,f,f", a, b)
 
 
-def slice_mask(cols: jax.Array, mask: jax.Array, block: int, slice_: int) -> jax.Array:
-    """mask narrowed to the columns this program writes: all, or slice program_id(1) of a split row."""
+def out_columns(cols: jax.Array, mask: jax.Array, n: int, block: int, slice_: int) -> tuple[jax.Array, jax.Array]:
+    """(columns, mask) a program writes: the whole block, or slice program_id(1) of a split row."""
     if slice_ == block:
-        return mask
-    start = pl.program_id(1) * slice_  # bounds, not cols // slice_: the compilers keep 16-byte stores for these
-    return mask & (cols >= start) & (cols < start + slice_)
+        return cols, mask
+    ocols = pl.program_id(1) * slice_ + jnp.arange(slice_)
+    return ocols, ocols < n
 
 
 def log_f32(x: jax.Array) -> jax.Array:

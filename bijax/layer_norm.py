@@ -10,7 +10,7 @@ from jax.experimental.pallas import triton as plgpu
 from bispec import common
 from bispec import layer_norm as spec
 from bijax import _launch
-from bijax._kernel_helpers import fma_f32, mul_f32, slice_mask, tree_sum
+from bijax._kernel_helpers import fma_f32, mul_f32, out_columns, tree_sum
 
 
 def _kernel(*refs, hidden: int, block: int, vec: int, warps: int, slice_: int, eps: float, has_weight: bool,
@@ -20,9 +20,9 @@ def _kernel(*refs, hidden: int, block: int, vec: int, warps: int, slice_: int, e
     b_ref = param_refs.pop(0) if has_bias else None
     cols = jnp.arange(block)
     mask = cols < hidden
-    omask = slice_mask(cols, mask, block, slice_)
+    ocols, omask = out_columns(cols, mask, hidden, block, slice_)
     param = spec.PARAM_EVICTION or None
-    load = lambda ref: plgpu.load(ref.at[cols], mask=omask, other=0, eviction_policy=param).astype(jnp.float32)  # noqa: E731
+    load = lambda ref: plgpu.load(ref.at[ocols], mask=omask, other=0, eviction_policy=param).astype(jnp.float32)  # noqa: E731
     if params_first:  # bispec.layer_norm.params_first: no arithmetic changes with it
         w = load(w_ref) if has_weight else None
         b = load(b_ref) if has_bias else None
@@ -34,6 +34,9 @@ def _kernel(*refs, hidden: int, block: int, vec: int, warps: int, slice_: int, e
     s, neg_inv = tree_sum(x, vec, warps), jnp.float32(-inv)
     d = jnp.where(mask, fma_f32(s, neg_inv, x), 0.0)
     rstd = jax.lax.rsqrt((tree_sum(mul_f32(d, d), vec, warps) + eps * hidden) * jnp.float32(inv))
+    if slice_ < block:  # a split row: this program's columns read again (from cache), d by the same FMA
+        x = plgpu.load(x_ref.at[ocols], mask=omask, other=0, eviction_policy=stream).astype(jnp.float32)
+        d = fma_f32(s, neg_inv, x)
     if not params_first:
         w = load(w_ref) if has_weight else None
         b = load(b_ref) if has_bias else None
@@ -41,7 +44,7 @@ def _kernel(*refs, hidden: int, block: int, vec: int, warps: int, slice_: int, e
         y = fma_f32(d * rstd, w, b) if has_bias else d * rstd * w
     else:
         y = fma_f32(d, rstd, b) if has_bias else d * rstd
-    plgpu.store(out_ref.at[cols], y.astype(out_ref.dtype), mask=omask, eviction_policy=stream)
+    plgpu.store(out_ref.at[ocols], y.astype(out_ref.dtype), mask=omask, eviction_policy=stream)
 
 
 def _run(x2, weight, bias, eps: float):

@@ -10,7 +10,7 @@ from jax.experimental.pallas import triton as plgpu
 from bispec import common
 from bispec import rms_norm as spec
 from bijax import _launch
-from bijax._kernel_helpers import mul_f32, slice_mask, tree_sum
+from bijax._kernel_helpers import mul_f32, out_columns, tree_sum
 
 
 def _kernel(*refs, hidden: int, block: int, vec: int, warps: int, slice_: int, eps: float, has_residual: bool,
@@ -21,28 +21,32 @@ def _kernel(*refs, hidden: int, block: int, vec: int, warps: int, slice_: int, e
         (x_ref, w_ref, out_ref), res_ref, new_res_ref = refs, None, None
     cols = jnp.arange(block)
     mask = cols < hidden
-    omask = slice_mask(cols, mask, block, slice_)
-    load_weight = lambda: plgpu.load(w_ref.at[cols], mask=omask, other=0,  # noqa: E731
+    ocols, omask = out_columns(cols, mask, hidden, block, slice_)
+    load_weight = lambda: plgpu.load(w_ref.at[ocols], mask=omask, other=0,  # noqa: E731
                                      eviction_policy=spec.WEIGHT_EVICTION or None).astype(jnp.float32)
     if weight_first:  # bispec.rms_norm.weight_first: no arithmetic changes with it
         w = load_weight()
-    s = _residual_stream(x_ref, res_ref, new_res_ref, cols, mask, omask)
+    stream = functools.partial(_residual_stream, x_ref, res_ref, new_res_ref)
+    s = stream(cols, mask, store=slice_ == block)
     rstd = jax.lax.rsqrt((tree_sum(mul_f32(s, s), vec, warps) + eps * hidden) * jnp.float32(common.inv_f32(hidden)))
+    if slice_ < block:  # a split row: this program's columns read again (from cache), the same values
+        s = stream(ocols, omask, store=True)
     if not weight_first:
         w = load_weight()
-    plgpu.store(out_ref.at[cols], (s * rstd * w).astype(out_ref.dtype), mask=omask,
+    plgpu.store(out_ref.at[ocols], (s * rstd * w).astype(out_ref.dtype), mask=omask,
                 eviction_policy=spec.STREAM_EVICTION or None)
 
 
-def _residual_stream(x_ref, res_ref, new_res_ref, cols, mask, store_mask):
-    """fp32 x (+ residual, rounded to x's dtype as stored, and written to new_res_ref where store_mask) at cols."""
+def _residual_stream(x_ref, res_ref, new_res_ref, cols, mask, store: bool):
+    """fp32 x (+ residual, rounded to x's dtype as stored; `store` writes it to new_res_ref) at cols."""
     stream = spec.STREAM_EVICTION or None
     s = plgpu.load(x_ref.at[cols], mask=mask, other=0, eviction_policy=stream).astype(jnp.float32)
     if res_ref is not None:
         s = s + plgpu.load(res_ref.at[cols], mask=mask, other=0, eviction_policy=stream).astype(jnp.float32)
         # The norm sees the residual stream as stored: rounded to the input dtype.
         s_rounded = s.astype(new_res_ref.dtype)
-        plgpu.store(new_res_ref.at[cols], s_rounded, mask=store_mask, eviction_policy=stream)
+        if store:
+            plgpu.store(new_res_ref.at[cols], s_rounded, mask=mask, eviction_policy=stream)
         s = s_rounded.astype(jnp.float32)
     return s
 

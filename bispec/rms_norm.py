@@ -61,8 +61,8 @@ def block_size(hidden: int) -> int:
 
 # Few rows leave most SMs idle and each row's program long: then a row's outputs are split over
 # split(rows, hidden) programs of BLOCK / split columns each. Every one of them still reads and
-# reduces the whole row (the same tree, so the same bits) and writes its own columns of the row it
-# holds (a masked store). XLA's Triton fusion splits LayerNorm's rows too (seen in its HLO).
+# reduces the whole row (the same tree, so the same bits) and writes its own columns, reading
+# them again from cache. XLA's Triton fusion does the same for LayerNorm (seen in its HLO).
 # bench.tune split on the H100 (2026-11-28), hidden 8192: 64 against 128 programs took 1.86 against 1.89 us at
 # 8 tokens (rmsnorm) and 3.23 against 3.78 us at 64 tokens (a split of 2 lost to none there).
 SPLIT_PROGRAMS = 64    # aim: this many programs over the batch

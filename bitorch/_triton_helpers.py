@@ -70,13 +70,13 @@ def mul_f32(a, b):
 
 
 @triton.jit
-def slice_mask(cols, mask, BLOCK: tl.constexpr, SLICE: tl.constexpr):
-    """mask narrowed to the columns this program writes: all, or slice program_id(1) of a split row."""
+def out_columns(cols, mask, N: tl.constexpr, BLOCK: tl.constexpr, SLICE: tl.constexpr):
+    """(columns, mask) a program writes: the whole block, or slice program_id(1) of a split row."""
     if SLICE == BLOCK:
-        return mask
+        return cols, mask
     else:
-        start = tl.program_id(1) * SLICE  # bounds, not cols // SLICE: the compilers keep 16-byte stores for these
-        return mask & (cols >= start) & (cols < start + SLICE)
+        ocols = tl.program_id(1) * SLICE + tl.arange(0, SLICE)
+        return ocols, ocols < N
 
 
 @triton.jit

@@ -10,7 +10,7 @@ import triton.language as tl
 from bispec import common
 from bispec import layer_norm as spec
 from bitorch import _launch
-from bitorch._triton_helpers import cast_rtne, fma_f32, mul_f32, slice_mask, tree_sum
+from bitorch._triton_helpers import cast_rtne, fma_f32, mul_f32, out_columns, tree_sum
 
 
 @triton.jit
@@ -21,12 +21,12 @@ def layer_norm_kernel(x_ptr, w_ptr, b_ptr, out_ptr, eps_sum, HIDDEN: tl.constexp
     row = tl.program_id(0).to(tl.int64)
     cols = tl.arange(0, BLOCK)
     mask = cols < HIDDEN
-    omask = slice_mask(cols, mask, BLOCK, SLICE)
+    ocols, omask = out_columns(cols, mask, HIDDEN, BLOCK, SLICE)
     if PARAMS_FIRST:  # bispec.layer_norm.params_first: no arithmetic changes with it
         if HAS_WEIGHT:
-            w = tl.load(w_ptr + cols, mask=omask, other=0.0, eviction_policy=PARAM).to(tl.float32)
+            w = tl.load(w_ptr + ocols, mask=omask, other=0.0, eviction_policy=PARAM).to(tl.float32)
         if HAS_BIAS:
-            b = tl.load(b_ptr + cols, mask=omask, other=0.0, eviction_policy=PARAM).to(tl.float32)
+            b = tl.load(b_ptr + ocols, mask=omask, other=0.0, eviction_policy=PARAM).to(tl.float32)
     x = tl.load(x_ptr + row * HIDDEN + cols, mask=mask, other=0.0, eviction_policy=STREAM).to(tl.float32)
     # x - mean, rounded once; the constant carries the sign (negating the sum would round -0 apart
     # between the frameworks). Padding lanes are zeroed so that they add nothing to the squares.
@@ -34,11 +34,14 @@ def layer_norm_kernel(x_ptr, w_ptr, b_ptr, out_ptr, eps_sum, HIDDEN: tl.constexp
     neg_inv = tl.full([], -INV_HIDDEN, tl.float32)
     d = tl.where(mask, fma_f32(s, neg_inv, x), 0.0)
     rstd = tl.math.rsqrt((tree_sum(mul_f32(d, d), VEC, WARPS) + eps_sum) * INV_HIDDEN)
+    if SLICE < BLOCK:  # a split row: this program's columns read again (from cache), d by the same FMA
+        x = tl.load(x_ptr + row * HIDDEN + ocols, mask=omask, other=0.0, eviction_policy=STREAM).to(tl.float32)
+        d = fma_f32(s, neg_inv, x)
     if not PARAMS_FIRST:
         if HAS_WEIGHT:
-            w = tl.load(w_ptr + cols, mask=omask, other=0.0, eviction_policy=PARAM).to(tl.float32)
+            w = tl.load(w_ptr + ocols, mask=omask, other=0.0, eviction_policy=PARAM).to(tl.float32)
         if HAS_BIAS:
-            b = tl.load(b_ptr + cols, mask=omask, other=0.0, eviction_policy=PARAM).to(tl.float32)
+            b = tl.load(b_ptr + ocols, mask=omask, other=0.0, eviction_policy=PARAM).to(tl.float32)
     if HAS_WEIGHT:
         if HAS_BIAS:
             y = fma_f32(d * rstd, w, b)
@@ -49,7 +52,7 @@ def layer_norm_kernel(x_ptr, w_ptr, b_ptr, out_ptr, eps_sum, HIDDEN: tl.constexp
             y = fma_f32(d, rstd, b)
         else:
             y = d * rstd
-    tl.store(out_ptr + row * HIDDEN + cols, cast_rtne(y, out_ptr.dtype.element_ty), mask=omask,
+    tl.store(out_ptr + row * HIDDEN + ocols, cast_rtne(y, out_ptr.dtype.element_ty), mask=omask,
              eviction_policy=STREAM)
 
 

@@ -8,7 +8,7 @@ import triton.language as tl
 from bispec import common
 from bispec import rms_norm as spec
 from bitorch import _launch
-from bitorch._triton_helpers import cast_rtne, mul_f32, slice_mask, tree_sum
+from bitorch._triton_helpers import cast_rtne, mul_f32, out_columns, tree_sum
 
 
 @triton.jit
@@ -19,27 +19,30 @@ def rms_norm_kernel(x_ptr, res_ptr, w_ptr, out_ptr, new_res_ptr, eps_sum, HIDDEN
     row = tl.program_id(0).to(tl.int64)
     cols = tl.arange(0, BLOCK)
     mask = cols < HIDDEN
-    omask = slice_mask(cols, mask, BLOCK, SLICE)
+    ocols, omask = out_columns(cols, mask, HIDDEN, BLOCK, SLICE)
     if WEIGHT_FIRST:  # bispec.rms_norm.weight_first: no arithmetic changes with it
-        w = tl.load(w_ptr + cols, mask=omask, other=0.0, eviction_policy=WEIGHT).to(tl.float32)
-    s = _residual_stream(x_ptr, res_ptr, new_res_ptr, row * HIDDEN + cols, mask, omask, HAS_RESIDUAL, STREAM)
+        w = tl.load(w_ptr + ocols, mask=omask, other=0.0, eviction_policy=WEIGHT).to(tl.float32)
+    s = _residual_stream(x_ptr, res_ptr, new_res_ptr, row * HIDDEN + cols, mask, SLICE == BLOCK, HAS_RESIDUAL, STREAM)
     rstd = tl.math.rsqrt((tree_sum(mul_f32(s, s), VEC, WARPS) + eps_sum) * INV_HIDDEN)
+    if SLICE < BLOCK:  # a split row: this program's columns read again (from cache), the same values
+        s = _residual_stream(x_ptr, res_ptr, new_res_ptr, row * HIDDEN + ocols, omask, True, HAS_RESIDUAL, STREAM)
     if not WEIGHT_FIRST:
-        w = tl.load(w_ptr + cols, mask=omask, other=0.0, eviction_policy=WEIGHT).to(tl.float32)
-    tl.store(out_ptr + row * HIDDEN + cols, cast_rtne(s * rstd * w, out_ptr.dtype.element_ty), mask=omask,
+        w = tl.load(w_ptr + ocols, mask=omask, other=0.0, eviction_policy=WEIGHT).to(tl.float32)
+    tl.store(out_ptr + row * HIDDEN + ocols, cast_rtne(s * rstd * w, out_ptr.dtype.element_ty), mask=omask,
              eviction_policy=STREAM)
 
 
 @triton.jit
-def _residual_stream(x_ptr, res_ptr, new_res_ptr, offs, mask, store_mask, HAS_RESIDUAL: tl.constexpr,
+def _residual_stream(x_ptr, res_ptr, new_res_ptr, offs, mask, STORE: tl.constexpr, HAS_RESIDUAL: tl.constexpr,
                      STREAM: tl.constexpr):
-    """fp32 x (+ residual, rounded to x's dtype as stored, and written to new_res_ptr where store_mask) at offs."""
+    """fp32 x (+ residual, rounded to x's dtype as stored; STORE writes it to new_res_ptr) at offs."""
     s = tl.load(x_ptr + offs, mask=mask, other=0.0, eviction_policy=STREAM).to(tl.float32)
     if HAS_RESIDUAL:
         s += tl.load(res_ptr + offs, mask=mask, other=0.0, eviction_policy=STREAM).to(tl.float32)
         # The norm sees the residual stream as stored: rounded to the input dtype.
         s_rounded = cast_rtne(s, new_res_ptr.dtype.element_ty)
-        tl.store(new_res_ptr + offs, s_rounded, mask=store_mask, eviction_policy=STREAM)
+        if STORE:
+            tl.store(new_res_ptr + offs, s_rounded, mask=mask, eviction_policy=STREAM)
         s = s_rounded.to(tl.float32)
     return s
 
