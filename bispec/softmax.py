@@ -71,9 +71,8 @@ CHUNK = 4096
 CHUNK_WARPS = 4
 # Rows of up to this many chunks run both passes in one launch on a GPU of FUSED_MIN_SMS SMs or more (which
 # holds this many of its 4-warp, <= 64-register programs at once, 8 an SM, twice over), when there are at least
-# FUSED_MIN_ROWS of them: the
-# one launch needs its counters zeroed first. H100, vocab 128256: at 1 row the two launches took 5.8 us
-# against 6.9, at 32 rows 18.1 against 19.8 us for log_softmax (16.2 against 14.5 for softmax); from 128
+# FUSED_MIN_ROWS of them: the one launch needs its counters zeroed first. H100, vocab 128256: at 1 row the two
+# launches took 5.8 us against 6.9, at 32 rows 18.1 against 19.8 us for log_softmax (16.2 against 14.5 for softmax); from 128
 # rows the one launch wins (softmax 42 against 46 us at 128 rows, 0.98 against 1.42 ms at 4096).
 FUSED_MAX_CHUNKS = 64
 FUSED_MIN_ROWS = 64

@@ -14,8 +14,8 @@ from bitorch._triton_helpers import cast_rtne, mul_f32, out_columns, tree_sum
 @triton.jit
 def rms_norm_kernel(x_ptr, res_ptr, w_ptr, out_ptr, new_res_ptr, eps_sum, HIDDEN: tl.constexpr,
                     INV_HIDDEN: tl.constexpr, BLOCK: tl.constexpr, VEC: tl.constexpr, WARPS: tl.constexpr,
-                    SLICE: tl.constexpr,
-                    HAS_RESIDUAL: tl.constexpr, STREAM: tl.constexpr, WEIGHT: tl.constexpr, WEIGHT_FIRST: tl.constexpr):
+                    SLICE: tl.constexpr, HAS_RESIDUAL: tl.constexpr, STREAM: tl.constexpr, WEIGHT: tl.constexpr,
+                    WEIGHT_FIRST: tl.constexpr):
     row = tl.program_id(0).to(tl.int64)
     cols = tl.arange(0, BLOCK)
     mask = cols < HIDDEN
