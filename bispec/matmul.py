@@ -26,8 +26,8 @@ the SM count or any autotuning:
 No split-K: one accumulator per output element, so a zero row of a gives +0.0.
 
 The output tile (BLOCK_M, BLOCK_N, warps, stages) may change with M: plan(M,
-N, K, dtype) gives decode (M <= DECODE_MAX_M) a narrow tile over many SMs, and
-larger M the tile of LADDERS with the least estimated time: waves of WAVE
+N, K, dtype) gives decode (M <= DECODE_MAX_M) the widest tile of DECODE_TILES
+that still spreads the weight's columns over every SM, and larger M the tile of LADDERS with the least estimated time: waves of WAVE
 programs times the tile's area over its measured rate. A tile may be two
 column blocks side by side (BLOCK_N + BLOCK_N2, each with its own accumulator):
 widths such as 192 that Triton's power-of-two blocks cannot take, chosen when
@@ -92,15 +92,17 @@ class Tiling:
 # The reduction order: K tile per precision (dtype, or "tf32" for fp32 with allow_tf32).
 BLOCK_K = {"bfloat16": 64, "float16": 64, "float32": 32, "tf32": 32}
 
-# Output tiles, timed on the H100 with bench.tune matmul. Up to DECODE_MAX_M rows a narrow tile with a deep
-# pipeline streams the weight over many SMs; above, plan() takes the tile of LADDERS whose programs, run in
-# waves of WAVE (the H100's 132 SMs), finish first: waves * BLOCK_M * width / rate (ties: the larger tile).
+# Output tiles, timed with bench.tune matmul (the ladders on the H100, the decode tiles on the H200). Up to
+# DECODE_MAX_M rows a tile with a deep pipeline streams the weight: the first of DECODE_TILES with at least
+# WAVE column tiles (a wide one when N is large: gate_up), else the last, narrowest. Above, plan() takes the
+# tile of LADDERS whose programs, run in waves of WAVE (the H100's 132 SMs), finish first:
+# waves * BLOCK_M * width / rate (ties: the larger tile).
 DECODE_MAX_M = 32
 WAVE = 132
-_HALF_DECODE = Tiling(16, 32, 8, 4, 8)
+_HALF_DECODE = (Tiling(32, 128, 8, 4, 4), Tiling(16, 32, 8, 2, 12))
 _HALF = (Tiling(128, 256, 8, 8, 4), Tiling(128, 128, 8, 8, 4, 0.8, 64), Tiling(128, 128, 8, 8, 5, 0.85),
          Tiling(64, 128, 8, 4, 6, 0.75, 64), Tiling(128, 64, 8, 4, 8, 0.75), Tiling(64, 64, 8, 4, 8, 0.6))
-_FP32_DECODE = Tiling(16, 32, 8, 4, 4)
+_FP32_DECODE = (Tiling(16, 32, 8, 4, 4),)
 _FP32 = (Tiling(128, 128, 8, 8, 3), Tiling(64, 64, 8, 4, 3, 0.6))
 DECODE_TILES = {"bfloat16": _HALF_DECODE, "float16": _HALF_DECODE, "float32": _FP32_DECODE, "tf32": _FP32_DECODE}
 LADDERS = {"bfloat16": _HALF, "float16": _HALF, "float32": _FP32, "tf32": _FP32}
@@ -143,7 +145,7 @@ def plan(m: int, n: int, k: int, dtype: str, allow_tf32: bool = False) -> Plan:
     """The K tiling (from K and the dtype alone: the reduction order) and the output tile for this M."""
     key = precision_key(common.dtype_name(dtype), allow_tf32)
     if m <= DECODE_MAX_M:
-        tiling = DECODE_TILES[key]
+        tiling = next((t for t in DECODE_TILES[key] if common.cdiv(n, t.width) >= WAVE), DECODE_TILES[key][-1])
     else:
         def cost(t: Tiling) -> float:
             return common.cdiv(t.programs(m, n), WAVE) * t.block_m * t.width / t.rate
@@ -153,7 +155,7 @@ def plan(m: int, n: int, k: int, dtype: str, allow_tf32: bool = False) -> Plan:
 
 def tilings(key: str) -> tuple[Tiling, ...]:
     """Every output tile plan() may pick for a precision key."""
-    return (*LADDERS[key], DECODE_TILES[key])
+    return (*LADDERS[key], *DECODE_TILES[key])
 
 
 def tile_of(pid: int, tiles_m: int, tiles_n: int, group_m: int) -> tuple[int, int]:

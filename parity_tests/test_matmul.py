@@ -321,5 +321,6 @@ def test_spec_reduction_order_ignores_m():
             assert {(p.block_k, p.k_tiles, p.even_k, p.precision) for p in plans} == {
                 (spec.BLOCK_K[dtype], common.cdiv(k, spec.BLOCK_K[dtype]), k % spec.BLOCK_K[dtype] == 0, "ieee")}
     assert spec.plan(4096, 28672, 4096, "bfloat16").tiling == spec.LADDERS["bfloat16"][0]
-    assert spec.plan(1, 28672, 4096, "bfloat16").tiling == spec.DECODE_TILES["bfloat16"]
+    assert spec.plan(1, 28672, 4096, "bfloat16").tiling == spec.DECODE_TILES["bfloat16"][0]  # 224 column tiles
+    assert spec.plan(32, 4096, 14336, "bfloat16").tiling == spec.DECODE_TILES["bfloat16"][-1]  # 32 of the wide one
     assert [spec.tile_of(pid, 3, 2, 2) for pid in range(6)] == [(0, 0), (1, 0), (0, 1), (1, 1), (2, 0), (2, 1)]
