@@ -101,7 +101,8 @@ DECODE_MAX_M = 32
 WAVE = 132
 _HALF_DECODE = (Tiling(32, 128, 8, 4, 4), Tiling(16, 32, 8, 2, 12))
 _HALF = (Tiling(128, 256, 8, 8, 4), Tiling(128, 128, 8, 8, 4, 0.8, 64), Tiling(128, 128, 8, 8, 5, 0.85),
-         Tiling(64, 128, 8, 4, 6, 0.75, 64), Tiling(128, 64, 8, 4, 8, 0.75), Tiling(64, 64, 8, 4, 8, 0.6))
+         Tiling(64, 256, 8, 8, 5, 0.75), Tiling(64, 128, 8, 4, 6, 0.75, 64), Tiling(128, 64, 8, 8, 8, 0.75),
+         Tiling(64, 64, 8, 4, 10, 0.6))
 _FP32_DECODE = (Tiling(16, 32, 8, 4, 4),)
 _FP32 = (Tiling(128, 128, 8, 8, 3), Tiling(64, 64, 8, 4, 3, 0.6))
 DECODE_TILES = {"bfloat16": _HALF_DECODE, "float16": _HALF_DECODE, "float32": _FP32_DECODE, "tf32": _FP32_DECODE}
