@@ -92,11 +92,11 @@ class Tiling:
 # The reduction order: K tile per precision (dtype, or "tf32" for fp32 with allow_tf32).
 BLOCK_K = {"bfloat16": 64, "float16": 64, "float32": 32, "tf32": 32}
 
-# Output tiles, timed with bench.tune matmul (the ladders on the H100, the decode tiles on the H200). Up to
-# DECODE_MAX_M rows a tile with a deep pipeline streams the weight: the first of DECODE_TILES with at least
-# WAVE column tiles (a wide one when N is large: gate_up), else the last, narrowest. Above, plan() takes the
-# tile of LADDERS whose programs, run in waves of WAVE (the H100's 132 SMs), finish first:
-# waves * BLOCK_M * width / rate (ties: the larger tile).
+# Output tiles, timed with bench.tune matmul: the ladders on the H100; the decode tiles, 64x256, and the
+# stages and warps of 128x64 and 64x64 on the H200 (no H100 was lent). Up to DECODE_MAX_M rows a tile with a
+# deep pipeline streams the weight: the first of DECODE_TILES with at least WAVE column tiles (a wide one when
+# N is large: gate_up), else the last, narrowest. Above, plan() takes the tile of LADDERS whose programs, run
+# in waves of WAVE (the H100's 132 SMs), finish first: waves * BLOCK_M * width / rate (ties: the larger tile).
 DECODE_MAX_M = 32
 WAVE = 132
 _HALF_DECODE = (Tiling(32, 128, 8, 4, 4), Tiling(16, 32, 8, 2, 12))
