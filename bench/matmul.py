@@ -2,8 +2,9 @@
 
 --size picks the shape: 1 qkv 4096->6144, 2 o 4096->4096, 3 gate_up 4096->28672,
 4 down 14336->4096; 0 (the default) times all four and sums them, as one
-decoder layer runs them (per-shape TFLOP/s are extra columns). 9 is a tiny
-shape for the CPU smoke run.
+decoder layer runs them (per shape, extra columns give bitorch's TFLOP/s and
+cuBLAS's and bijax's times over bitorch's). 9 is a tiny shape for the CPU
+smoke run.
 
 Each shape goes through bench.sweep (CUPTI device time, inputs rotated past
 the L2 — weights too, so decode does not read a cached weight). Extra columns:
@@ -120,6 +121,8 @@ def run(tokens_sweep, size: int, dtype: str, reps: int) -> tuple[dict, list[dict
                     row[f"bitorch_{name}_TFLOPs"] = spec.flops(tokens, n, k) / r["bitorch"] / 1e9
                 if r.get("bitorch") and r.get("cublas"):
                     row[f"{name}:cublas/bitorch"] = r["cublas"] / r["bitorch"]
+                if r.get("bitorch") and r.get("bijax"):
+                    row[f"{name}:bijax/bitorch"] = r["bijax"] / r["bitorch"]
         row["bits_equal"] = all(r["bits_equal"] for r in shape_rows.values())
         rows.append(row)
     meta.update(dtype=dtype, shapes={name: {"K": k, "N": n} for name, (k, n) in shapes.items()},

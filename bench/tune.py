@@ -25,6 +25,7 @@ from bispec import softmax as softmax_spec  # noqa: E402
 
 flags.DEFINE_list("tokens", ["1", "32", "256", "4096"], "token counts")
 flags.DEFINE_list("tiles", [], "matmul: indices into TILES to time (default: all)")
+flags.DEFINE_bool("jax", False, "matmul: time bijax too")
 
 
 def _sets(make, nbytes):
@@ -121,10 +122,10 @@ TILES = [matmul_spec.Tiling(*t) for t in (  # (BLOCK_M, BLOCK_N, GROUP_M, warps,
 
 
 def _force(tiling, dtype="bfloat16"):
-    """Every shape gets `tiling` (no decode tile, the ladder cut to one rung); BLOCK_K stays the spec's.
-    (Only bitorch is timed: bijax's jit caches would also need jax.clear_caches().)"""
+    """Every shape gets `tiling` (no decode tile, the ladder cut to one rung); BLOCK_K stays the spec's."""
     matmul_spec.DECODE_MAX_M = 0
     matmul_spec.LADDERS[dtype] = (tiling,)
+    jax.clear_caches()  # bijax's jit caches key on the function, not on the spec's constants
 
 
 def tune_matmul(tokens):
@@ -134,12 +135,16 @@ def tune_matmul(tokens):
         for m in tokens:
             sets = [(torch.randn(m, k, dtype=torch.bfloat16, device="cuda"),
                      torch.randn(n, k, dtype=torch.bfloat16, device="cuda")) for _ in range(2)]
+            jsets = [tuple(jax.dlpack.from_dlpack(t) for t in s) for s in sets]
             cublas = timing.device_ms([lambda s=s: F.linear(*s) for s in sets], timing.torch_sync)
             for tiling in [TILES[int(i)] for i in flags.FLAGS.tiles] or TILES:
                 _force(tiling)
                 try:
                     ours = timing.device_ms([lambda s=s: bitorch.linear(*s) for s in sets], timing.torch_sync)
                     line = f"bitorch {ours * 1e3:8.2f} us  cublas/bitorch {cublas / ours:5.2f}"
+                    if flags.FLAGS.jax:
+                        j = timing.runner_ms(timing.jax_runner(bijax.linear, jsets), len(jsets), timing.jax_sync)
+                        line += f"  bijax {j * 1e3:8.2f} us  bijax/bitorch {j / ours:5.2f}"
                 except Exception as e:  # noqa: BLE001  (a tiling that does not compile is reported)
                     line = f"FAILED {type(e).__name__}"
                 print(f"tune tiles time {name:7} M={m:5d} {dataclasses.astuple(tiling)}: {line}  "
