@@ -125,8 +125,12 @@ def run(tokens_sweep, size: int, dtype: str, reps: int) -> tuple[dict, list[dict
                     row[f"{name}:bijax/bitorch"] = r["bijax"] / r["bitorch"]
         row["bits_equal"] = all(r["bits_equal"] for r in shape_rows.values())
         rows.append(row)
+
+    def tiles(pallas: bool) -> dict:
+        return {name: [dataclasses.astuple(spec.plan(t, n, k, dtype, pallas=pallas).tiling) for t in tokens_sweep]
+                for name, (k, n) in shapes.items()}
+
     meta.update(dtype=dtype, shapes={name: {"K": k, "N": n} for name, (k, n) in shapes.items()},
                 peak_bf16_TFLOPs=peak, peak_matmul=f"torch.mm bf16 {PEAK_SIZE if timing.ON_GPU else 512}^3",
-                block_k=spec.BLOCK_K[dtype], tiles={name: [dataclasses.astuple(spec.plan(t, n, k, dtype).tiling)
-                                                           for t in tokens_sweep] for name, (k, n) in shapes.items()})
+                block_k=spec.BLOCK_K[dtype], tiles=tiles(False), pallas_tiles=tiles(True))
     return meta, rows

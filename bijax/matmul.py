@@ -93,7 +93,7 @@ def _run(a, b, bias, *, weight_nk: bool, allow_tf32: bool, shared_b: bool):
     """a (B, M, K) @ b (B or 1, K, N), or b (1, N, K) with weight_nk, [+ bias] -> (B, M, N)."""
     batch, m, k = a.shape
     n = b.shape[1] if weight_nk else b.shape[2]
-    p = spec.plan(m, n, k, common.dtype_name(a.dtype), allow_tf32)
+    p = spec.plan(m, n, k, common.dtype_name(a.dtype), allow_tf32, pallas=True)
     t = p.tiling
     precision = lax.Precision.HIGH if p.precision == "tf32" else lax.Precision.HIGHEST  # HIGH lowers to TF32
     a_spec = pl.BlockSpec((None, m, k), lambda i, bt: (bt, 0, 0))

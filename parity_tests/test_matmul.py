@@ -317,7 +317,8 @@ def test_spec_reduction_order_ignores_m():
     """BLOCK_K (so the K order) comes from the dtype alone, whichever tile M gets."""
     for dtype in DTYPES:
         for n, k in [(1, 1), (100, 129), (72, 1000), (4096, 14336), (6144, 4096), (28672, 4096)]:
-            plans = [spec.plan(m, n, k, dtype) for m in (1, 2, 3, 7, 64, 199, 1024, 4096, 65536)]
+            plans = [spec.plan(m, n, k, dtype, pallas=pallas) for m in (1, 2, 3, 7, 64, 199, 1024, 4096, 65536)
+                     for pallas in (False, True)]
             assert {(p.block_k, p.k_tiles, p.even_k, p.precision) for p in plans} == {
                 (spec.BLOCK_K[dtype], common.cdiv(k, spec.BLOCK_K[dtype]), k % spec.BLOCK_K[dtype] == 0, "ieee")}
     assert spec.plan(4096, 28672, 4096, "bfloat16").tiling == spec.LADDERS["bfloat16"][0]
