@@ -27,8 +27,9 @@ No split-K: one accumulator per output element, so a zero row of a gives +0.0.
 
 The output tile (BLOCK_M, BLOCK_N, warps, stages) may change with M: plan(M,
 N, K, dtype) gives decode (M <= DECODE_MAX_M) the widest tile of DECODE_TILES
-that still spreads the weight's columns over every SM, and larger M the tile of LADDERS with the least estimated time: waves of WAVE
-programs times the tile's area over its measured rate. A tile may be two
+(bijax: PALLAS_DECODE_TILES) that still spreads the weight's columns over every
+SM, and larger M the tile of LADDERS with the least estimated time: waves of
+WAVE programs times the tile's area over its measured rate. A tile may be two
 column blocks side by side (BLOCK_N + BLOCK_N2, each with its own accumulator):
 widths such as 192 that Triton's power-of-two blocks cannot take, chosen when
 they fit the output into fewer waves.
@@ -37,7 +38,8 @@ whatever the tile's other dimensions and whichever instruction the tile gets
 (Hopper's wgmma for BLOCK_M >= 64, mma.sync below). Measured on the H100 on
 2026-11-28 (eight tilings from 16x32 to 128x256, bf16 and fp16, Llama-3-8B qkv
 and down and an odd 1000 -> 300: all the same bits, both frameworks), and
-tested by test_matmul.test_tilings_agree on every run.
+tested by test_matmul.test_tilings_agree on every run (on the H200 also for the
+2-warp 16x32 and 4-warp 32x128 decode tiles and the 64x256 rung).
 M is also kept out of the compiled kernel (do_not_specialize).
 
 Without a GPU the kernels run in interpreters, whose dot (NumPy's matmul) sums
