@@ -133,10 +133,9 @@ def tune_matmul(tokens):
     ladders, decode_max_m = dict(matmul_spec.LADDERS), matmul_spec.DECODE_MAX_M
     for name, (k, n) in matmul_spec.LLAMA3_8B.items():
         for m in tokens:
-            sets = [(torch.randn(m, k, dtype=torch.bfloat16, device="cuda"),
-                     torch.randn(n, k, dtype=torch.bfloat16, device="cuda"))
-                    for _ in range(timing.input_sets_for(matmul_spec.bytes_moved(m, n, k, 2)))]
-            jsets = [tuple(jax.dlpack.from_dlpack(t) for t in s) for s in sets]
+            sets, jsets = _sets(lambda: (torch.randn(m, k, dtype=torch.bfloat16, device="cuda"),
+                                         torch.randn(n, k, dtype=torch.bfloat16, device="cuda")),
+                                matmul_spec.bytes_moved(m, n, k, 2))
             cublas = timing.device_ms([lambda s=s: F.linear(*s) for s in sets], timing.torch_sync)
             for tiling in [TILES[int(i)] for i in flags.FLAGS.tiles] or TILES:
                 _force(tiling)
