@@ -42,16 +42,15 @@ Reduction order, a function of the reduced length n alone:
   Every pass-2 program of a row computes the same (M, S).
   On a GPU, rows of up to FUSED_MAX_CHUNKS chunks, FUSED_MIN_ROWS or more of
   them, run both passes in one launch: a program keeps its chunk's exps
-  (softmax) or x (log_softmax) in registers, publishes (m_c, s_c), waits until its row's
-  other chunks have, and writes, so x is read from memory once. Programs take
-  tickets from an atomic counter in the order they start, so every lower
-  ticket's program is running or done: a row's chunks all run as long as the
-  GPU holds FUSED_MAX_CHUNKS programs at once, which a GPU of FUSED_MIN_SMS
-  SMs does. The interpreters run programs one after another (none could wait
-  for a later one), so there, on smaller GPUs, and for longer or fewer rows,
-  the passes are two launches: pass 1 asks L2 to keep x
-  for pass 2's re-read, and pass 2 takes m_c and the exps again (the same
-  bits).
+  (softmax) or x (log_softmax) in registers, publishes (m_c, s_c), waits until
+  its row's other chunks have, and writes, so x is read from memory once.
+  Programs take tickets from an atomic counter in the order they start, so
+  every lower ticket's program is running or done: a row's chunks all run as
+  long as the GPU holds FUSED_MAX_CHUNKS programs at once, which a GPU of
+  FUSED_MIN_SMS SMs does. The interpreters run programs one after another
+  (none could wait for a later one), so there, on smaller GPUs, and for longer
+  or fewer rows, the passes are two launches: pass 1 asks L2 to keep x for
+  pass 2's re-read, and pass 2 takes m_c and the exps again (the same bits).
 The rows are packed (a dim other than the last is moved last by a copy), so a
 kernel sees the same shape for the same n whatever the batch.
 """
@@ -72,8 +71,9 @@ CHUNK_WARPS = 4
 # Rows of up to this many chunks run both passes in one launch on a GPU of FUSED_MIN_SMS SMs or more (which
 # holds this many of its 4-warp, <= 64-register programs at once, 8 an SM, twice over), when there are at least
 # FUSED_MIN_ROWS of them: the one launch needs its counters zeroed first. H100, vocab 128256: at 1 row the two
-# launches took 5.8 us against 6.9, at 32 rows 18.1 against 19.8 us for log_softmax (16.2 against 14.5 for softmax); from 128
-# rows the one launch wins (softmax 42 against 46 us at 128 rows, 0.98 against 1.42 ms at 4096).
+# launches took 5.8 us against 6.9, at 32 rows 18.1 against 19.8 us for log_softmax (16.2 against 14.5 for
+# softmax); from 128 rows the one launch wins (softmax 42 against 46 us at 128 rows, 0.98 against 1.42 ms at
+# 4096).
 FUSED_MAX_CHUNKS = 64
 FUSED_MIN_ROWS = 64
 FUSED_MIN_SMS = 16

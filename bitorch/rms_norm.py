@@ -56,8 +56,7 @@ def _run(x: torch.Tensor, weight: torch.Tensor, eps: float, residual: torch.Tens
     if x2.shape[0]:
         split = spec.split(x2.shape[0], hidden, _launch.INTERPRET)
         _launch.launch(rms_norm_kernel, (x2.shape[0], split), x2, res2, _launch.packed_rows(weight), out, new_res,
-                       eps * hidden,
-                       HIDDEN=hidden, INV_HIDDEN=common.inv_f32(hidden), BLOCK=spec.block_size(hidden),
+                       eps * hidden, HIDDEN=hidden, INV_HIDDEN=common.inv_f32(hidden), BLOCK=spec.block_size(hidden),
                        VEC=common.vector_width(hidden, x.element_size()), WARPS=spec.num_warps(hidden),
                        SLICE=spec.block_size(hidden) // split,
                        HAS_RESIDUAL=residual is not None, STREAM=spec.STREAM_EVICTION,
