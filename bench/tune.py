@@ -122,15 +122,17 @@ TILES = [matmul_spec.Tiling(*t) for t in (  # (BLOCK_M, BLOCK_N, GROUP_M, warps,
 
 
 def _force(tiling, dtype="bfloat16"):
-    """Every shape gets `tiling` (no decode tile, the ladder cut to one rung); BLOCK_K stays the spec's."""
+    """Every shape gets `tiling` in both frameworks (no decode tile, the ladder cut to one rung, no Pallas swap);
+    BLOCK_K stays the spec's."""
     matmul_spec.DECODE_MAX_M = 0
     matmul_spec.LADDERS[dtype] = (tiling,)
+    matmul_spec.PALLAS_SWAPS, matmul_spec.PALLAS_LONG_K = {}, float("inf")
     jax.clear_caches()  # bijax's jit caches key on the function, not on the spec's constants
 
 
 def tune_matmul(tokens):
     """Time each tiling against cuBLAS (test_matmul.test_tilings_agree checks that they give the same bits)."""
-    ladders, decode_max_m = dict(matmul_spec.LADDERS), matmul_spec.DECODE_MAX_M
+    saved = (dict(matmul_spec.LADDERS), matmul_spec.DECODE_MAX_M, matmul_spec.PALLAS_SWAPS, matmul_spec.PALLAS_LONG_K)
     for name, (k, n) in matmul_spec.LLAMA3_8B.items():
         for m in tokens:
             sets, jsets = _sets(lambda: (torch.randn(m, k, dtype=torch.bfloat16, device="cuda"),
@@ -149,8 +151,8 @@ def tune_matmul(tokens):
                     line = f"FAILED {type(e).__name__}"
                 print(f"tune tiles time {name:7} M={m:5d} {dataclasses.astuple(tiling)}: {line}  "
                       f"cublas {cublas * 1e3:8.2f} us")
-        matmul_spec.LADDERS.update(ladders)
-        matmul_spec.DECODE_MAX_M = decode_max_m
+        matmul_spec.LADDERS.update(saved[0])
+        matmul_spec.DECODE_MAX_M, matmul_spec.PALLAS_SWAPS, matmul_spec.PALLAS_LONG_K = saved[1:]
 
 
 def main(argv):

@@ -27,9 +27,9 @@ No split-K: one accumulator per output element, so a zero row of a gives +0.0.
 
 The output tile (BLOCK_M, BLOCK_N, warps, stages) may change with M: plan(M,
 N, K, dtype) gives decode (M <= DECODE_MAX_M) the widest tile of DECODE_TILES
-(bijax: PALLAS_DECODE_TILES) that still spreads the weight's columns over every
-SM, and larger M the tile of LADDERS with the least estimated time: waves of
-WAVE programs times the tile's area over its measured rate. A tile may be two
+that still spreads the weight's columns over every SM, and larger M the tile of
+LADDERS with the least estimated time: waves of WAVE programs times the tile's
+area over its measured rate (bijax swaps a few for its own: PALLAS_SWAPS). A tile may be two
 column blocks side by side (BLOCK_N + BLOCK_N2, each with its own accumulator):
 widths such as 192 that Triton's power-of-two blocks cannot take, chosen when
 they fit the output into fewer waves.
@@ -102,17 +102,23 @@ BLOCK_K = {"bfloat16": 64, "float16": 64, "float32": 32, "tf32": 32}
 DECODE_MAX_M = 32
 WAVE = 132
 _HALF_DECODE = (Tiling(32, 128, 8, 4, 4), Tiling(16, 32, 8, 2, 12))
-# Pallas (XLA's own Triton) runs that narrow tile's 12 stages slower than bitorch does (H200, 1 token, of
-# cuBLAS's speed: o 0.86 against 1.08, down 0.78 against 0.95; tune_decode_jax.log); with 8 it takes o to 0.97.
-_HALF_DECODE_PALLAS = (_HALF_DECODE[0], Tiling(16, 32, 8, 2, 8))
 _HALF = (Tiling(128, 256, 8, 8, 4), Tiling(128, 128, 8, 8, 4, 0.8, 64), Tiling(128, 128, 8, 8, 5, 0.85),
          Tiling(64, 256, 8, 8, 5, 0.75), Tiling(64, 128, 8, 4, 6, 0.75, 64), Tiling(128, 64, 8, 8, 8, 0.75),
          Tiling(64, 64, 8, 4, 10, 0.6))
 _FP32_DECODE = (Tiling(16, 32, 8, 4, 4),)
 _FP32 = (Tiling(128, 128, 8, 8, 3), Tiling(64, 64, 8, 4, 3, 0.6))
 DECODE_TILES = {"bfloat16": _HALF_DECODE, "float16": _HALF_DECODE, "float32": _FP32_DECODE, "tf32": _FP32_DECODE}
-PALLAS_DECODE_TILES = {**DECODE_TILES, "bfloat16": _HALF_DECODE_PALLAS, "float16": _HALF_DECODE_PALLAS}
 LADDERS = {"bfloat16": _HALF, "float16": _HALF, "float32": _FP32, "tf32": _FP32}
+
+# bijax (XLA's own Triton) runs some tiles faster with other warps or stages, so plan(..., pallas=True) swaps
+# them; the bits stay (test_tilings_agree). bijax's times on the H200 (tune_*_jax.log in bench/results):
+#   the narrow decode tile with 8 stages, not 12: o at 1 token 12.6 against 14.2 us;
+#   and with K >= PALLAS_LONG_K and one row tile, 4 warps and 12 stages instead: down at 1 and 8 tokens 33.4 and
+#   33.8 against 39.4 and 39.5 us (at 32 tokens, two row tiles, 45.8 against 40.2: so one only);
+#   128x64 over 4 warps, not 8: qkv at 128 tokens 18.4 against 20.6 us, o at 256 19.3 against 20.8.
+PALLAS_SWAPS = {_HALF_DECODE[1]: Tiling(16, 32, 8, 2, 8), _HALF[5]: Tiling(128, 64, 8, 4, 8, 0.75)}
+PALLAS_LONG_K = 8192
+PALLAS_LONG_K_TILE = Tiling(16, 32, 8, 4, 12)
 
 # Limits: Pallas' Triton lowering indexes with int32; grid axes 1 and 2 hold at most 65535.
 MAX_ELEMENTS = 2**31 - 1
@@ -150,21 +156,29 @@ def precision_key(dtype: str, allow_tf32: bool) -> str:
 
 def plan(m: int, n: int, k: int, dtype: str, allow_tf32: bool = False, pallas: bool = False) -> Plan:
     """The K tiling (from K and the dtype alone: the reduction order) and the output tile for this M
-    (pallas: bijax's, whose decode tiles may differ; the bits do not)."""
+    (pallas: bijax's, which may differ; the bits do not)."""
     key = precision_key(common.dtype_name(dtype), allow_tf32)
     if m <= DECODE_MAX_M:
-        decode = (PALLAS_DECODE_TILES if pallas else DECODE_TILES)[key]
-        tiling = next((t for t in decode if common.cdiv(n, t.width) >= WAVE), decode[-1])
+        tiling = next((t for t in DECODE_TILES[key] if common.cdiv(n, t.width) >= WAVE), DECODE_TILES[key][-1])
     else:
         def cost(t: Tiling) -> float:
             return common.cdiv(t.programs(m, n), WAVE) * t.block_m * t.width / t.rate
         tiling = min(LADDERS[key], key=cost)  # min keeps the first (largest) of equal costs
+    if pallas:
+        tiling = pallas_tile(tiling, m, k)
     return Plan(tiling, k, BLOCK_K[key], "tf32" if key == "tf32" else "ieee")
+
+
+def pallas_tile(tiling: Tiling, m: int, k: int) -> Tiling:
+    """bijax's tile where bitorch's is `tiling` (PALLAS_SWAPS, PALLAS_LONG_K)."""
+    if tiling == _HALF_DECODE[-1] and k >= PALLAS_LONG_K and m <= tiling.block_m:
+        return PALLAS_LONG_K_TILE
+    return PALLAS_SWAPS.get(tiling, tiling)
 
 
 def tilings(key: str) -> tuple[Tiling, ...]:
     """Every output tile plan() may pick for a precision key."""
-    return tuple(dict.fromkeys((*LADDERS[key], *DECODE_TILES[key], *PALLAS_DECODE_TILES[key])))
+    return tuple(dict.fromkeys((*LADDERS[key], *DECODE_TILES[key], *PALLAS_SWAPS.values(), PALLAS_LONG_K_TILE)))
 
 
 def tile_of(pid: int, tiles_m: int, tiles_n: int, group_m: int) -> tuple[int, int]:

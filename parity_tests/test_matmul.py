@@ -105,6 +105,7 @@ def test_tilings_agree(backend, rng, monkeypatch, dtype):
     inputs = arrays(rng, dtype, m=5, k=LONG_K, n=WIDE_N)
     ladder = spec.tilings(dtype)
     monkeypatch.setattr(spec, "DECODE_MAX_M", 0)
+    monkeypatch.setattr(spec, "PALLAS_SWAPS", {})  # bijax runs each tile as forced
     outs = []
     for tiling in ladder:
         monkeypatch.setitem(spec.LADDERS, dtype, (tiling,))
@@ -325,3 +326,16 @@ def test_spec_reduction_order_ignores_m():
     assert spec.plan(1, 28672, 4096, "bfloat16").tiling == spec.DECODE_TILES["bfloat16"][0]  # 224 column tiles
     assert spec.plan(32, 4096, 14336, "bfloat16").tiling == spec.DECODE_TILES["bfloat16"][-1]  # 32 of the wide one
     assert [spec.tile_of(pid, 3, 2, 2) for pid in range(6)] == [(0, 0), (1, 0), (0, 1), (1, 1), (2, 0), (2, 1)]
+
+
+def test_pallas_tiles():
+    """bijax swaps bitorch's narrow decode tile and 128x64 rung for its own, and takes a 4-warp narrow tile
+    for a long K in one row tile; every one of them is among the tiles test_tilings_agree runs."""
+    narrow = spec.DECODE_TILES["bfloat16"][-1]
+    down, o = spec.LLAMA3_8B["down"], spec.LLAMA3_8B["o"]
+    assert spec.plan(8, down[1], down[0], "bfloat16", pallas=True).tiling == spec.PALLAS_LONG_K_TILE
+    assert spec.plan(32, down[1], down[0], "bfloat16", pallas=True).tiling == spec.PALLAS_SWAPS[narrow]
+    assert spec.plan(1, o[1], o[0], "bfloat16", pallas=True).tiling == spec.PALLAS_SWAPS[narrow]
+    assert spec.plan(1, o[1], o[0], "bfloat16").tiling == narrow
+    for m, (k, n) in [(m, kn) for m in (1, 8, 32, 128, 256, 4096) for kn in spec.LLAMA3_8B.values()]:
+        assert spec.plan(m, n, k, "bfloat16", pallas=True).tiling in spec.tilings("bfloat16")
