@@ -113,12 +113,12 @@ LADDERS = {"bfloat16": _HALF, "float16": _HALF, "float32": _FP32, "tf32": _FP32}
 # bijax (XLA's own Triton) runs some tiles faster with other warps or stages, so plan(..., pallas=True) swaps
 # them; the bits stay (test_tilings_agree). bijax's times on the H200 (tune_*_jax.log in bench/results):
 #   the narrow decode tile with 8 stages, not 12: o at 1 token 12.6 against 14.2 us;
-#   and with K >= PALLAS_LONG_K and one row tile, 4 warps and 12 stages instead: down at 1 and 8 tokens 33.4 and
-#   33.8 against 39.4 and 39.5 us (at 32 tokens, two row tiles, 45.8 against 40.2: so one only);
+#   and where it is one row tile, 16x16 over 1 warp with 12 stages instead, at 1 and 8 tokens: o 11.7 and 11.6
+#   against 12.6 and 12.8 us, qkv 14.6 and 14.5 against 15.3 and 15.3, down 33.5 and 31.6 against 39.4 and 39.5
+#   (bitorch: o 11.7 against its 11.3, down 33.9 against 32.5; at 32 tokens, two row tiles, far slower);
 #   128x64 over 4 warps, not 8: qkv at 128 tokens 18.4 against 20.6 us, o at 256 19.3 against 20.8.
 PALLAS_SWAPS = {_HALF_DECODE[1]: Tiling(16, 32, 8, 2, 8), _HALF[5]: Tiling(128, 64, 8, 4, 8, 0.75)}
-PALLAS_LONG_K = 8192
-PALLAS_LONG_K_TILE = Tiling(16, 32, 8, 4, 12)
+PALLAS_ONE_ROW_TILE = Tiling(16, 16, 8, 1, 12)
 
 # Limits: Pallas' Triton lowering indexes with int32; grid axes 1 and 2 hold at most 65535.
 MAX_ELEMENTS = 2**31 - 1
@@ -165,20 +165,21 @@ def plan(m: int, n: int, k: int, dtype: str, allow_tf32: bool = False, pallas: b
             return common.cdiv(t.programs(m, n), WAVE) * t.block_m * t.width / t.rate
         tiling = min(LADDERS[key], key=cost)  # min keeps the first (largest) of equal costs
     if pallas:
-        tiling = pallas_tile(tiling, m, k)
+        tiling = pallas_tile(tiling, m)
     return Plan(tiling, k, BLOCK_K[key], "tf32" if key == "tf32" else "ieee")
 
 
-def pallas_tile(tiling: Tiling, m: int, k: int) -> Tiling:
-    """bijax's tile where bitorch's is `tiling` (PALLAS_SWAPS, PALLAS_LONG_K)."""
-    if tiling == _HALF_DECODE[-1] and k >= PALLAS_LONG_K and m <= tiling.block_m:
-        return PALLAS_LONG_K_TILE
+def pallas_tile(tiling: Tiling, m: int) -> Tiling:
+    """bijax's tile where bitorch's is `tiling` (PALLAS_SWAPS, PALLAS_ONE_ROW_TILE)."""
+    # (only where swaps are on: bench.tune empties PALLAS_SWAPS to time each tile as it is)
+    if tiling in PALLAS_SWAPS and tiling == _HALF_DECODE[-1] and m <= tiling.block_m:
+        return PALLAS_ONE_ROW_TILE
     return PALLAS_SWAPS.get(tiling, tiling)
 
 
 def tilings(key: str) -> tuple[Tiling, ...]:
     """Every output tile plan() may pick for a precision key."""
-    return tuple(dict.fromkeys((*LADDERS[key], *DECODE_TILES[key], *PALLAS_SWAPS.values(), PALLAS_LONG_K_TILE)))
+    return tuple(dict.fromkeys((*LADDERS[key], *DECODE_TILES[key], *PALLAS_SWAPS.values(), PALLAS_ONE_ROW_TILE)))
 
 
 def tile_of(pid: int, tiles_m: int, tiles_n: int, group_m: int) -> tuple[int, int]:

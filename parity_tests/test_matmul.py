@@ -329,13 +329,14 @@ def test_spec_reduction_order_ignores_m():
 
 
 def test_pallas_tiles():
-    """bijax swaps bitorch's narrow decode tile and 128x64 rung for its own, and takes a 4-warp narrow tile
-    for a long K in one row tile; every one of them is among the tiles test_tilings_agree runs."""
+    """bijax swaps bitorch's narrow decode tile and 128x64 rung for its own, and takes a 1-warp narrow tile
+    where the decode tile is one row tile; every one of them is among the tiles test_tilings_agree runs."""
     narrow = spec.DECODE_TILES["bfloat16"][-1]
     down, o = spec.LLAMA3_8B["down"], spec.LLAMA3_8B["o"]
-    assert spec.plan(8, down[1], down[0], "bfloat16", pallas=True).tiling == spec.PALLAS_LONG_K_TILE
+    assert spec.plan(8, down[1], down[0], "bfloat16", pallas=True).tiling == spec.PALLAS_ONE_ROW_TILE
+    assert spec.plan(1, o[1], o[0], "float16", pallas=True).tiling == spec.PALLAS_ONE_ROW_TILE
     assert spec.plan(32, down[1], down[0], "bfloat16", pallas=True).tiling == spec.PALLAS_SWAPS[narrow]
-    assert spec.plan(1, o[1], o[0], "bfloat16", pallas=True).tiling == spec.PALLAS_SWAPS[narrow]
     assert spec.plan(1, o[1], o[0], "bfloat16").tiling == narrow
+    assert spec.plan(1, o[1], o[0], "float32", pallas=True).tiling == spec.DECODE_TILES["float32"][-1]
     for m, (k, n) in [(m, kn) for m in (1, 8, 32, 128, 256, 4096) for kn in spec.LLAMA3_8B.values()]:
         assert spec.plan(m, n, k, "bfloat16", pallas=True).tiling in spec.tilings("bfloat16")
