@@ -63,22 +63,22 @@ def tune_rmsnorm_weight(tokens, hidden=8192):
 def tune_split(tokens, hidden=8192):
     """Programs per row for few rows (bispec.rms_norm.split; no bit changes): rmsnorm and layer_norm."""
     for programs, most, min_slice in ((128, 16, 512), (256, 32, 256), (128, 32, 256), (256, 16, 512), (64, 16, 512),
-                                      (1, 1, 1 << 30)):
+                                      (32, 16, 512), (1, 1, 1 << 30)):
         rms_spec.SPLIT_PROGRAMS, rms_spec.MAX_SPLIT, rms_spec.MIN_SLICE = programs, most, min_slice
         _norms(tokens, hidden, f"split: {programs} programs, at most {most}, slices >= {min_slice}")
 
 
 def _norms(tokens, hidden, what: str):
     """rmsnorm (with residual) and layer_norm (weight and bias), both frameworks, at each token count."""
-    peers = {"rmsnorm": (lambda x, r, w: bitorch.rms_norm(x, w, residual=r),
-                         jax.jit(lambda x, r, w: bijax.rms_norm(x, w, residual=r))),
-             "layer_norm": (lambda x, r, w: bitorch.layer_norm(x, w, r[0]),
-                            jax.jit(lambda x, r, w: bijax.layer_norm(x, w, r[0])))}
+    peers = {"rmsnorm": (lambda x, r, w, b: bitorch.rms_norm(x, w, residual=r),
+                         jax.jit(lambda x, r, w, b: bijax.rms_norm(x, w, residual=r))),
+             "layer_norm": (lambda x, r, w, b: bitorch.layer_norm(x, w, b),
+                            jax.jit(lambda x, r, w, b: bijax.layer_norm(x, w, b)))}
     jax.clear_caches()
     for m in tokens:
-        def draw(m=m):  # x, residual (its first row: layer_norm's bias), weight
+        def draw(m=m):  # x, residual, weight, bias
             return (*(torch.randn(m, hidden, dtype=torch.bfloat16, device="cuda") for _ in range(2)),
-                    torch.randn(hidden, dtype=torch.bfloat16, device="cuda"))
+                    *(torch.randn(hidden, dtype=torch.bfloat16, device="cuda") for _ in range(2)))
         sets, jsets = _sets(draw, 4 * m * hidden * 2)
         for op, (torch_fn, jax_fn) in peers.items():
             print(f"tune {op} tokens={m:5d} {what}: {_both(torch_fn, jax_fn, sets, jsets)}")
