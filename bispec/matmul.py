@@ -29,8 +29,8 @@ The output tile (BLOCK_M, BLOCK_N, warps, stages) may change with M: plan(M,
 N, K, dtype) gives decode (M <= DECODE_MAX_M) the widest tile of DECODE_TILES
 that still spreads the weight's columns over every SM, and larger M the tile of
 LADDERS with the least estimated time: waves of WAVE programs times the tile's
-area over its measured rate (bijax swaps a few for its own: PALLAS_SWAPS). A tile may be two
-column blocks side by side (BLOCK_N + BLOCK_N2, each with its own accumulator):
+area over its measured rate (bijax swaps a few for its own: PALLAS_SWAPS). A
+tile may be two column blocks side by side (BLOCK_N + BLOCK_N2, each with its own accumulator):
 widths such as 192 that Triton's power-of-two blocks cannot take, chosen when
 they fit the output into fewer waves.
 That changes no bit: the MMA sums each element's BLOCK_K products the same way
@@ -112,10 +112,11 @@ LADDERS = {"bfloat16": _HALF, "float16": _HALF, "float32": _FP32, "tf32": _FP32}
 
 # bijax (XLA's own Triton) runs some tiles faster with other warps or stages, so plan(..., pallas=True) swaps
 # them; the bits stay (test_tilings_agree). bijax's times on the H200 (tune_*_jax.log in bench/results):
-#   the narrow decode tile with 8 stages, not 12: o at 1 token 12.6 against 14.2 us;
-#   and where it is one row tile, 16x16 over 1 warp with 12 stages instead, at 1 and 8 tokens: o 11.7 and 11.6
-#   against 12.6 and 12.8 us, qkv 14.6 and 14.5 against 15.3 and 15.3, down 33.5 and 31.6 against 39.4 and 39.5
-#   (bitorch: o 11.7 against its 11.3, down 33.9 against 32.5; at 32 tokens, two row tiles, far slower);
+#   the narrow decode tile with 8 stages, not 12, at 32 tokens: o 13.5 against 13.9 us, qkv 16.8 against 17.4
+#   (down 40.2 against 39.6); and where it is one row tile, 16x16 over 1 warp with 12 stages instead, at 1 and
+#   8 tokens: o 11.7 and 11.6 against 12.6 and 12.8 us, qkv 14.6 and 14.5 against 15.3 and 15.3, down 33.5 and
+#   31.6 against 39.4 and 39.5 (bitorch: o 11.7 against its 11.3, down 33.9 against 32.5; at 32 tokens, two
+#   row tiles, far slower);
 #   128x64 over 4 warps, not 8: qkv at 128 tokens 18.4 against 20.6 us, o at 256 19.3 against 20.8.
 PALLAS_SWAPS = {_HALF_DECODE[1]: Tiling(16, 32, 8, 2, 8), _HALF[5]: Tiling(128, 64, 8, 4, 8, 0.75)}
 PALLAS_ONE_ROW_TILE = Tiling(16, 16, 8, 1, 12)
@@ -178,8 +179,9 @@ def pallas_tile(tiling: Tiling, m: int) -> Tiling:
 
 
 def tilings(key: str) -> tuple[Tiling, ...]:
-    """Every output tile plan() may pick for a precision key."""
-    return tuple(dict.fromkeys((*LADDERS[key], *DECODE_TILES[key], *PALLAS_SWAPS.values(), PALLAS_ONE_ROW_TILE)))
+    """Every output tile plan() may pick for a precision key, in either framework."""
+    own = (*LADDERS[key], *DECODE_TILES[key])
+    return tuple(dict.fromkeys(own + tuple(pallas_tile(t, m) for t in own for m in (1, DECODE_MAX_M))))
 
 
 def tile_of(pid: int, tiles_m: int, tiles_n: int, group_m: int) -> tuple[int, int]:
