@@ -126,13 +126,14 @@ def _force(tiling, dtype="bfloat16"):
     BLOCK_K stays the spec's."""
     matmul_spec.DECODE_MAX_M = 0
     matmul_spec.LADDERS[dtype] = (tiling,)
-    matmul_spec.PALLAS_SWAPS = {}
+    matmul_spec.PALLAS_SWAPS, matmul_spec.PALLAS_ONE_ROW_SWAPS = {}, {}
     jax.clear_caches()  # bijax's jit caches key on the function, not on the spec's constants
 
 
 def tune_matmul(tokens):
     """Time each tiling against cuBLAS (test_matmul.test_tilings_agree checks that they give the same bits)."""
-    saved = (dict(matmul_spec.LADDERS), matmul_spec.DECODE_MAX_M, matmul_spec.PALLAS_SWAPS)
+    saved = (dict(matmul_spec.LADDERS), matmul_spec.DECODE_MAX_M, matmul_spec.PALLAS_SWAPS,
+             matmul_spec.PALLAS_ONE_ROW_SWAPS)
     for name, (k, n) in matmul_spec.LLAMA3_8B.items():
         for m in tokens:
             sets, jsets = _sets(lambda: (torch.randn(m, k, dtype=torch.bfloat16, device="cuda"),
@@ -152,7 +153,7 @@ def tune_matmul(tokens):
                 print(f"tune tiles time {name:7} M={m:5d} {dataclasses.astuple(tiling)}: {line}  "
                       f"cublas {cublas * 1e3:8.2f} us")
         matmul_spec.LADDERS.update(saved[0])
-        matmul_spec.DECODE_MAX_M, matmul_spec.PALLAS_SWAPS = saved[1:]
+        matmul_spec.DECODE_MAX_M, matmul_spec.PALLAS_SWAPS, matmul_spec.PALLAS_ONE_ROW_SWAPS = saved[1:]
 
 
 def main(argv):

@@ -119,7 +119,7 @@ LADDERS = {"bfloat16": _HALF, "float16": _HALF, "float32": _FP32, "tf32": _FP32}
 #   row tiles, far slower);
 #   128x64 over 4 warps, not 8: qkv at 128 tokens 18.4 against 20.6 us, o at 256 19.3 against 20.8.
 PALLAS_SWAPS = {_HALF_DECODE[1]: Tiling(16, 32, 8, 2, 8), _HALF[5]: Tiling(128, 64, 8, 4, 8, 0.75)}
-PALLAS_ONE_ROW_TILE = Tiling(16, 16, 8, 1, 12)
+PALLAS_ONE_ROW_SWAPS = {_HALF_DECODE[1]: Tiling(16, 16, 8, 1, 12)}  # where M fits in one row tile
 
 # Limits: Pallas' Triton lowering indexes with int32; grid axes 1 and 2 hold at most 65535.
 MAX_ELEMENTS = 2**31 - 1
@@ -171,10 +171,9 @@ def plan(m: int, n: int, k: int, dtype: str, allow_tf32: bool = False, pallas: b
 
 
 def pallas_tile(tiling: Tiling, m: int) -> Tiling:
-    """bijax's tile where bitorch's is `tiling` (PALLAS_SWAPS, PALLAS_ONE_ROW_TILE)."""
-    # (only where swaps are on: bench.tune empties PALLAS_SWAPS to time each tile as it is)
-    if tiling in PALLAS_SWAPS and tiling == _HALF_DECODE[-1] and m <= tiling.block_m:
-        return PALLAS_ONE_ROW_TILE
+    """bijax's tile where bitorch's is `tiling` (PALLAS_ONE_ROW_SWAPS when M fits in one row tile, PALLAS_SWAPS)."""
+    if m <= tiling.block_m and tiling in PALLAS_ONE_ROW_SWAPS:
+        return PALLAS_ONE_ROW_SWAPS[tiling]
     return PALLAS_SWAPS.get(tiling, tiling)
 
 

@@ -106,6 +106,7 @@ def test_tilings_agree(backend, rng, monkeypatch, dtype):
     ladder = spec.tilings(dtype)
     monkeypatch.setattr(spec, "DECODE_MAX_M", 0)
     monkeypatch.setattr(spec, "PALLAS_SWAPS", {})  # bijax runs each tile as forced
+    monkeypatch.setattr(spec, "PALLAS_ONE_ROW_SWAPS", {})
     outs = []
     for tiling in ladder:
         monkeypatch.setitem(spec.LADDERS, dtype, (tiling,))
@@ -333,8 +334,8 @@ def test_pallas_tiles():
     where the decode tile is one row tile; every one of them is among the tiles test_tilings_agree runs."""
     narrow = spec.DECODE_TILES["bfloat16"][-1]
     down, o = spec.LLAMA3_8B["down"], spec.LLAMA3_8B["o"]
-    assert spec.plan(8, down[1], down[0], "bfloat16", pallas=True).tiling == spec.PALLAS_ONE_ROW_TILE
-    assert spec.plan(1, o[1], o[0], "float16", pallas=True).tiling == spec.PALLAS_ONE_ROW_TILE
+    assert spec.plan(8, down[1], down[0], "bfloat16", pallas=True).tiling == spec.PALLAS_ONE_ROW_SWAPS[narrow]
+    assert spec.plan(1, o[1], o[0], "float16", pallas=True).tiling == spec.PALLAS_ONE_ROW_SWAPS[narrow]
     assert spec.plan(32, down[1], down[0], "bfloat16", pallas=True).tiling == spec.PALLAS_SWAPS[narrow]
     assert spec.plan(1, o[1], o[0], "bfloat16").tiling == narrow
     assert spec.plan(1, o[1], o[0], "float32", pallas=True).tiling == spec.DECODE_TILES["float32"][-1]
