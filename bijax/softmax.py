@@ -29,38 +29,80 @@ def _row_kernel(x_ref, out_ref, *, n: int, block: int, vec: int, warps: int, log
     plgpu.store(out_ref.at[cols], out.astype(out_ref.dtype), mask=mask, eviction_policy=spec.STREAM_EVICTION)
 
 
-def _chunked_kernel(*refs, n: int, block: int, vec: int, warps: int, chunks: int, stats: int, log: bool,
-                    stats_pass: bool, out_pass: bool, eviction: str):
-    """A long row, a program per (row, chunk c) as bispec.softmax orders it; refs are whole arrays.
-
-    stats_pass writes chunk c's (max, sum of exp(x - max)) to the workspace; out_pass combines the row's and
-    writes chunk c's outputs. Both at once (a GPU, one launch): the program holds its chunk in registers
-    while it waits for the row's other chunks, counted in sync[1 + row].
-    """
-    if stats_pass and out_pass:
-        x_ref, _, m_ref, s_ref, out_ref, sync_ref = refs
-        t = plgpu.atomic_add(sync_ref, 0, 1)  # tickets in start order: see bispec.softmax on why this cannot hang
-    else:
-        x_ref, m_ref, s_ref, out_ref = refs if out_pass else (*refs, None)
-        t = pl.program_id(0)
-    row, c = t // chunks, t % chunks
+def _chunk(x_ref, row, c, n: int, block: int, eviction: str):
+    """Chunk c of a row: (columns, mask, x in fp32, m_c, exp(x - m_c))."""
     cols = c * block + jnp.arange(block)
     mask = cols < n
     x = plgpu.load(x_ref.at[row, cols], mask=mask, other=-jnp.inf, eviction_policy=eviction).astype(jnp.float32)
-    m_c, e = max_exp(x)  # the out pass alone recomputes pass 1's exact (m_c, e)
-    if stats_pass:
+    return (cols, mask, x, *max_exp(x))
+
+
+def _store_stats(m_ref, s_ref, row, c, m_c, e, chunks: int, vec: int, warps: int):
+    s_c = tree_sum(e, vec, warps)
+
+    @pl.when(c < chunks)  # a group's last chunk may lie past the row
+    def _():
         plgpu.store(m_ref.at[row, c], m_c)
-        plgpu.store(s_ref.at[row, c], tree_sum(e, vec, warps))
+        plgpu.store(s_ref.at[row, c], s_c)
+
+
+def _store_out(out_ref, row, cols, mask, x, e, m_c, m, s, log: bool):
+    out = _normalize(x, e, m_c, m, s, log)
+    plgpu.store(out_ref.at[row, cols], out.astype(out_ref.dtype), mask=mask, eviction_policy=spec.STREAM_EVICTION)
+
+
+def _chunked_kernel(*refs, n: int, block: int, vec: int, warps: int, chunks: int, stats: int, group: int, log: bool,
+                    stats_pass: bool, out_pass: bool, eviction: str):
+    """A long row, a program per (row, `group` chunks from c0) as bispec.softmax orders it; refs are whole arrays.
+
+    stats_pass writes each chunk's (max, sum of exp(x - max)) to the workspace; out_pass combines the row's and
+    writes the chunks' outputs. Both at once (a GPU, one launch): the program streams its first group - 1 chunks,
+    holds the last one in registers while it waits for the row's other chunks, counted in sync[1 + row], then
+    writes it and re-reads the others.
+    """
     if stats_pass and out_pass:
-        plgpu.debug_barrier()  # the stores above come before this program's arrival is released
-        arrived = plgpu.atomic_add(sync_ref, row + 1, 1) + 1
-        jax.lax.while_loop(lambda a: a < chunks, lambda a: plgpu.atomic_add(sync_ref, row + 1, 0), arrived)
+        x_ref, _, m_ref, s_ref, out_ref, sync_ref = refs
+        # Tickets in start order: see bispec.softmax on why this cannot hang. (Arrays, not Python ints, for the
+        # interpreter's atomics; it runs this launch where one program holds a whole row.)
+        t = plgpu.atomic_add(sync_ref, jnp.int32(0), jnp.int32(1))
+    else:
+        x_ref, m_ref, s_ref, out_ref = refs if out_pass else (*refs, None)
+        t = pl.program_id(0)
+    programs = common.cdiv(chunks, group)
+    row, c0 = t // programs, (t % programs) * group
+
+    def stream(j, carry):
+        *_, m_c, e = _chunk(x_ref, row, c0 + j, n, block, spec.REREAD_EVICTION)
+        _store_stats(m_ref, s_ref, row, c0 + j, m_c, e, chunks, vec, warps)
+        return carry
+
+    jax.lax.fori_loop(0, group - 1, stream, 0)
+    held = c0 + group - 1
+    cols, mask, x, m_h, e = _chunk(x_ref, row, held, n, block, eviction)  # the out pass alone recomputes (m_c, e)
+    if stats_pass:
+        _store_stats(m_ref, s_ref, row, held, m_h, e, chunks, vec, warps)
+    if stats_pass and out_pass:
+        if not _launch.INTERPRET:  # (the interpreter runs a program as one thread: nothing to order)
+            plgpu.debug_barrier()  # the stores above come before this program's arrival is released
+        mine = jnp.minimum(group, chunks - c0)
+        arrived = plgpu.atomic_add(sync_ref, row + 1, mine) + mine
+
+        def poll(arrived):
+            return plgpu.atomic_add(sync_ref, row + 1, arrived * 0)  # (a literal 0 trips the interpreter)
+
+        jax.lax.while_loop(lambda arrived: arrived < chunks, poll, arrived)
     if out_pass:
         i = jnp.arange(stats)
         m, s = combine_chunks(plgpu.load(m_ref.at[row, i], mask=i < chunks, other=-jnp.inf, volatile=True),
                               plgpu.load(s_ref.at[row, i], mask=i < chunks, other=0.0, volatile=True))
-        out = _normalize(x, e, m_c, m, s, log)
-        plgpu.store(out_ref.at[row, cols], out.astype(out_ref.dtype), mask=mask, eviction_policy=eviction)
+        _store_out(out_ref, row, cols, mask, x, e, m_h, m, s, log)
+
+        def reread(j, carry):
+            cols, mask, x, m_c, e = _chunk(x_ref, row, c0 + j, n, block, spec.STREAM_EVICTION)
+            _store_out(out_ref, row, cols, mask, x, e, m_c, m, s, log)
+            return carry
+
+        jax.lax.fori_loop(0, group - 1, reread, 0)
 
 
 def chunked(x2: jax.Array, out_dtype, log: bool, fused: bool) -> jax.Array:
@@ -68,10 +110,11 @@ def chunked(x2: jax.Array, out_dtype, log: bool, fused: bool) -> jax.Array:
     rows, n = x2.shape
     chunks = spec.num_chunks(n)
     warps = spec.num_warps(n)
-    call = functools.partial(_launch.pallas_call, grid=(rows * chunks,), num_warps=warps)
+    group = spec.group(fused)
+    call = functools.partial(_launch.pallas_call, grid=(rows * common.cdiv(chunks, group),), num_warps=warps)
     kernel = functools.partial(_chunked_kernel, n=n, block=spec.block_size(n),
                                vec=common.vector_width(n, x2.dtype.itemsize), warps=warps, chunks=chunks,
-                               stats=spec.stats_block(n), log=log)
+                               stats=spec.stats_block(n), group=group, log=log)
     name = f"bijax_{'log_softmax' if log else 'softmax'}_chunked"
     stat_shape = jax.ShapeDtypeStruct((rows, chunks), jnp.float32)
     out_shape = jax.ShapeDtypeStruct(x2.shape, out_dtype)

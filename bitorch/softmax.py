@@ -12,6 +12,7 @@ from bitorch._triton_helpers import cast_rtne, combine_chunks, exp_shift, log_f3
 
 
 _STREAM = tl.constexpr(spec.STREAM_EVICTION)
+_REREAD = tl.constexpr(spec.REREAD_EVICTION)
 
 
 @triton.jit
@@ -37,42 +38,69 @@ def softmax_row_kernel(x_ptr, out_ptr, N: tl.constexpr, BLOCK: tl.constexpr, VEC
 
 
 @triton.jit
+def _chunk(x_row, c, N: tl.constexpr, BLOCK: tl.constexpr, EVICTION: tl.constexpr):
+    """Chunk c of a row: (offsets, mask, x in fp32, m_c, exp(x - m_c))."""
+    offs = c * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < N
+    x = tl.load(x_row + offs, mask=mask, other=float("-inf"), eviction_policy=EVICTION).to(tl.float32)
+    m_c, e = max_exp(x)
+    return offs, mask, x, m_c, e
+
+
+@triton.jit
+def _store_stats(m_row, s_row, c, m_c, e, CHUNKS: tl.constexpr, VEC: tl.constexpr, WARPS: tl.constexpr):
+    tl.store(m_row + c, m_c, mask=c < CHUNKS)  # a group's last chunk may lie past the row
+    tl.store(s_row + c, tree_sum(e, VEC, WARPS), mask=c < CHUNKS)
+
+
+@triton.jit
+def _store_out(out_row, offs, mask, x, e, m_c, m, s, LOG: tl.constexpr):
+    out = _normalize(x, e, m_c, m, s, LOG)
+    tl.store(out_row + offs, cast_rtne(out, out_row.dtype.element_ty), mask=mask, eviction_policy=_STREAM)
+
+
+@triton.jit
 def softmax_chunked_kernel(x_ptr, m_ptr, s_ptr, sync_ptr, out_ptr, N: tl.constexpr, BLOCK: tl.constexpr,
                            VEC: tl.constexpr, WARPS: tl.constexpr, CHUNKS: tl.constexpr, STATS: tl.constexpr,
-                           LOG: tl.constexpr, STATS_PASS: tl.constexpr, OUT_PASS: tl.constexpr,
+                           GROUP: tl.constexpr, LOG: tl.constexpr, STATS_PASS: tl.constexpr, OUT_PASS: tl.constexpr,
                            EVICTION: tl.constexpr):
-    """A long row, a program per (row, chunk c) as bispec.softmax orders it.
+    """A long row, a program per (row, GROUP chunks from c0) as bispec.softmax orders it.
 
-    STATS_PASS writes chunk c's (max, sum of exp(x - max)) to the workspace; OUT_PASS combines the row's
-    and writes chunk c's outputs. Both at once (a GPU, one launch): the program holds its chunk (softmax: its
-    exps, log_softmax: x) in registers while it waits for the row's other chunks, counted in sync_ptr[1 + row].
+    STATS_PASS writes each chunk's (max, sum of exp(x - max)) to the workspace; OUT_PASS combines the row's
+    and writes the chunks' outputs. Both at once (a GPU, one launch): the program streams its first GROUP - 1
+    chunks, holds the last one in registers (softmax: its exps, log_softmax: x) while it waits for the row's
+    other chunks, counted in sync_ptr[1 + row], then writes it and re-reads the others.
     """
     if STATS_PASS and OUT_PASS:
         t = tl.atomic_add(sync_ptr, 1)  # tickets in start order: see bispec.softmax on why this cannot hang
     else:
         t = tl.program_id(0)
-    row = (t // CHUNKS).to(tl.int64)
-    c = t % CHUNKS
-    offs = c * BLOCK + tl.arange(0, BLOCK)
-    mask = offs < N
-    x = tl.load(x_ptr + row * N + offs, mask=mask, other=float("-inf"), eviction_policy=EVICTION).to(tl.float32)
-    stats = row * CHUNKS
-    m_c, e = max_exp(x)  # the out pass alone recomputes pass 1's exact (m_c, e)
+    PROGRAMS: tl.constexpr = (CHUNKS + GROUP - 1) // GROUP
+    row = (t // PROGRAMS).to(tl.int64)
+    c0 = (t % PROGRAMS) * GROUP
+    x_row, out_row = x_ptr + row * N, out_ptr + row * N
+    m_row, s_row = m_ptr + row * CHUNKS, s_ptr + row * CHUNKS
+    for j in tl.range(GROUP - 1):
+        _, _, _, m_c, e = _chunk(x_row, c0 + j, N, BLOCK, _REREAD)
+        _store_stats(m_row, s_row, c0 + j, m_c, e, CHUNKS, VEC, WARPS)
+    held = c0 + GROUP - 1
+    offs, mask, x, m_h, e = _chunk(x_row, held, N, BLOCK, EVICTION)  # the out pass alone recomputes (m_c, e)
     if STATS_PASS:
-        tl.store(m_ptr + stats + c, m_c)
-        tl.store(s_ptr + stats + c, tree_sum(e, VEC, WARPS))
+        _store_stats(m_row, s_row, held, m_h, e, CHUNKS, VEC, WARPS)
     if STATS_PASS and OUT_PASS:
         tl.debug_barrier()  # the stores above come before this program's arrival is released
-        arrived = tl.atomic_add(sync_ptr + 1 + row, 1) + 1
+        mine = tl.minimum(GROUP, CHUNKS - c0)
+        arrived = tl.atomic_add(sync_ptr + 1 + row, mine) + mine
         while arrived < CHUNKS:
             arrived = tl.atomic_add(sync_ptr + 1 + row, 0)
     if OUT_PASS:
         i = tl.arange(0, STATS)
-        m, s = combine_chunks(tl.load(m_ptr + stats + i, mask=i < CHUNKS, other=float("-inf"), volatile=True),
-                              tl.load(s_ptr + stats + i, mask=i < CHUNKS, other=0.0, volatile=True))
-        out = _normalize(x, e, m_c, m, s, LOG)
-        tl.store(out_ptr + row * N + offs, cast_rtne(out, out_ptr.dtype.element_ty), mask=mask,
-                 eviction_policy=_STREAM)
+        m, s = combine_chunks(tl.load(m_row + i, mask=i < CHUNKS, other=float("-inf"), volatile=True),
+                              tl.load(s_row + i, mask=i < CHUNKS, other=0.0, volatile=True))
+        _store_out(out_row, offs, mask, x, e, m_h, m, s, LOG)
+        for j in tl.range(GROUP - 1):
+            offs, mask, x, m_c, e = _chunk(x_row, c0 + j, N, BLOCK, _STREAM)
+            _store_out(out_row, offs, mask, x, e, m_c, m, s, LOG)
 
 
 def chunked_launches(x2: torch.Tensor, out: torch.Tensor, log: bool, fused: bool) -> None:
@@ -80,15 +108,17 @@ def chunked_launches(x2: torch.Tensor, out: torch.Tensor, log: bool, fused: bool
     rows, n = x2.shape
     chunks = spec.num_chunks(n)
     m_c, s_c = torch.empty((2, rows, chunks), dtype=torch.float32, device=x2.device)
+    group = spec.group(fused)
     meta = dict(N=n, BLOCK=spec.block_size(n), VEC=common.vector_width(n, x2.element_size()), WARPS=spec.num_warps(n),
-                CHUNKS=chunks, STATS=spec.stats_block(n), LOG=log)
+                CHUNKS=chunks, STATS=spec.stats_block(n), GROUP=group, LOG=log)
+    grid = (rows * common.cdiv(chunks, group),)
     if fused:
         sync = torch.zeros(rows + 1, dtype=torch.int32, device=x2.device)
-        _launch.launch(softmax_chunked_kernel, (rows * chunks,), x2, m_c, s_c, sync, out, STATS_PASS=True,
-                       OUT_PASS=True, EVICTION=spec.STREAM_EVICTION, **meta)
+        _launch.launch(softmax_chunked_kernel, grid, x2, m_c, s_c, sync, out, STATS_PASS=True, OUT_PASS=True,
+                       EVICTION=spec.STREAM_EVICTION, **meta)
         return
     for passes, eviction in (((True, False), spec.REREAD_EVICTION), ((False, True), spec.STREAM_EVICTION)):
-        _launch.launch(softmax_chunked_kernel, (rows * chunks,), x2, m_c, s_c, None, out, STATS_PASS=passes[0],
+        _launch.launch(softmax_chunked_kernel, grid, x2, m_c, s_c, None, out, STATS_PASS=passes[0],
                        OUT_PASS=passes[1], EVICTION=eviction, **meta)
 
 

@@ -22,6 +22,7 @@ SOME_IDS = [CASE_IDS[0], CASE_IDS[1], CASE_IDS[4]]
 # partial. (The interpreter pays per chunk, so the costlier tests take the 3.)
 SHORT_CHUNKED = 300
 EIGHT_CHUNKS = 1000
+SEVEN_CHUNKS = 800  # one past a multiple of the one launch's group of 3: its last program owns one chunk
 # Enough rows for the one-launch path on a GPU (spec.FUSED_MIN_ROWS); a few in the interpreter.
 LONG_ROWS = spec.FUSED_MIN_ROWS if harness.ON_GPU else 6
 
@@ -133,13 +134,25 @@ def test_one_launch_plan():
     assert not spec.fused(spec.MAX_REGISTER, 4096, h100)  # held in registers
 
 
+@pytest.mark.parametrize("n", [SHORT_CHUNKED, 500], ids=["3-chunks", "4-chunks"])
+def test_one_launch_program_per_row(backend, rng, small_chunks, monkeypatch, n):
+    """A group of 4 chunks holds a whole row, so the one-launch kernel waits on no other program and the
+    interpreters run it too: the streamed, held and re-read chunks (a held one past the row's end at 3
+    chunks) give the two launches' bits."""
+    monkeypatch.setattr(spec, "FUSED_GROUP", 4)
+    x = harness.random_array(rng, (3, n), spec.FIGURE_DTYPE, scale=3.0)
+    for log in (False, True):
+        harness.assert_bitwise_equal(run_chunked(backend, x, log, fused=True),
+                                     run_chunked(backend, x, log, fused=False), f"log={log}, 3x{n}")
+
+
 @pytest.mark.skipif(not harness.ON_GPU, reason="the interpreters run programs one after another: no one-launch path")
 @pytest.mark.parametrize("short", [True, False], ids=["128-lane-chunks", "spec-chunks"])
 def test_one_launch_matches_two(backend, rng, request, short):
     """The one-launch path waits on its row's other chunks; it must give the two launches' bits, at many rows."""
     if short:
         request.getfixturevalue("small_chunks")
-    cases = ((1, EIGHT_CHUNKS), (199, EIGHT_CHUNKS), (3000, SHORT_CHUNKED)) if short else (
+    cases = ((1, EIGHT_CHUNKS), (199, EIGHT_CHUNKS), (50, SEVEN_CHUNKS), (3000, SHORT_CHUNKED)) if short else (
         (1, spec.FIGURE_VOCAB), (37, 151936), (600, spec.FIGURE_VOCAB))
     for rows, n in cases:
         x = harness.random_array(rng, (rows, n), spec.FIGURE_DTYPE, scale=3.0)
