@@ -27,7 +27,9 @@ def _kernel(*refs, hidden: int, block: int, vec: int, warps: int, slice_: int, e
         w = load(w_ref) if has_weight else None
         b = load(b_ref) if has_bias else None
     stream = spec.STREAM_EVICTION or None
-    x = plgpu.load(x_ref.at[cols], mask=mask, other=0, eviction_policy=stream).astype(jnp.float32)
+    # x past L1 (spec.PALLAS_X_PAST_L1); PTX takes no eviction hint on a volatile load.
+    x_hint = dict(volatile=True) if spec.PALLAS_X_PAST_L1 else dict(eviction_policy=stream)
+    x = plgpu.load(x_ref.at[cols], mask=mask, other=0, **x_hint).astype(jnp.float32)
     inv = common.inv_f32(hidden)
     # x - mean, rounded once; the constant carries the sign (negating the sum would round -0 apart
     # between the frameworks). Padding lanes are zeroed so that they add nothing to the squares.
@@ -35,7 +37,7 @@ def _kernel(*refs, hidden: int, block: int, vec: int, warps: int, slice_: int, e
     d = jnp.where(mask, fma_f32(s, neg_inv, x), 0.0)
     rstd = jax.lax.rsqrt((tree_sum(mul_f32(d, d), vec, warps) + eps * hidden) * jnp.float32(inv))
     if slice_ < block:  # a split row: this program's columns read again (from cache), d by the same FMA
-        x = plgpu.load(x_ref.at[ocols], mask=omask, other=0, eviction_policy=stream).astype(jnp.float32)
+        x = plgpu.load(x_ref.at[ocols], mask=omask, other=0, **x_hint).astype(jnp.float32)
         d = fma_f32(s, neg_inv, x)
     if not params_first:
         w = load(w_ref) if has_weight else None

@@ -56,6 +56,15 @@ PARAM_EVICTION = rms_norm.WEIGHT_EVICTION
 WEIGHT_LATE_FROM_ROWS = rms_norm.WEIGHT_LATE_FROM_ROWS
 params_first = rms_norm.weight_first  # where weight and bias loads are issued (no arithmetic changes)
 split = rms_norm.split                 # programs per row for few rows (no arithmetic changes)
+# bijax reads x past L1 (a volatile load: PTX serves it from L2 and allocates no L1 line; the same values).
+# XLA's launch sets CU_FUNC_CACHE_PREFER_SHARED on every kernel that takes dynamic shared memory (ours: 32 bytes
+# for the cross-warp sums), leaving ~23 KB of L1, where Triton's launcher leaves ~240 KB; streaming x through it
+# evicts the weight and bias that every program reads again. (Pallas' cache_modifier=".cg" does not lower: jax
+# looks ".cg" up in a table keyed "cg".) H200, hidden 8192 bf16, bijax layer_norm at 4096 / 1024 / 256 / 32
+# tokens: 40.7 / 12.5 / 4.6 / 2.46 us -> 38.3 / 11.8 / 4.5 / 2.35 (bitorch 36.4 / 11.9 / 4.6 / 2.50). rms_norm
+# gained at 4096 and 1024 tokens (72.7 -> 70.5, 20.6 -> 20.0 us) but lost at 256 and 32 (5.6 -> 5.7, 2.78 ->
+# 2.84), so it keeps its cached loads.
+PALLAS_X_PAST_L1 = True
 
 FIGURE_HIDDEN = 8192
 FIGURE_DTYPE = "bfloat16"
