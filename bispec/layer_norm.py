@@ -61,9 +61,10 @@ split = rms_norm.split                 # programs per row for few rows (no arith
 # for the cross-warp sums), leaving ~23 KB of L1, where Triton's launcher leaves ~240 KB; streaming x through it
 # evicts the weight and bias that every program reads again. (Pallas' cache_modifier=".cg" does not lower: jax
 # looks ".cg" up in a table keyed "cg".) H200, hidden 8192 bf16, bijax layer_norm at 4096 / 1024 / 256 / 32
-# tokens: 40.7 / 12.5 / 4.6 / 2.46 us -> 38.3 / 11.8 / 4.5 / 2.35 (bitorch 36.4 / 11.9 / 4.6 / 2.50). rms_norm
-# gained at 4096 and 1024 tokens (72.7 -> 70.5, 20.6 -> 20.0 us) but lost at 256 and 32 (5.6 -> 5.7, 2.78 ->
-# 2.84), so it keeps its cached loads.
+# tokens: 40.7 / 12.5 / 4.6 / 2.46 us -> 38.3 / 11.8 / 4.5 / 2.35 (bitorch 36.4 / 11.9 / 4.6 / 2.50); in the
+# bench 39.5 -> 38.0 us at 4096 tokens, 2.40 -> 2.21 at 32, but 1.57 -> 1.63 and 1.73 -> 1.79 at 1 and 8 (a
+# split row's slice is then read again from L2, not L1). rms_norm gained at 4096 and 1024 tokens (72.7 -> 70.5,
+# 20.6 -> 20.0 us) but lost at 256 and 32 (5.6 -> 5.7, 2.78 -> 2.84), so it keeps its cached loads.
 PALLAS_X_PAST_L1 = True
 
 FIGURE_HIDDEN = 8192
