@@ -14,7 +14,7 @@ from bijax._kernel_helpers import fma_f32, mul_f32, out_columns, tree_sum
 
 
 def _kernel(*refs, hidden: int, block: int, vec: int, warps: int, slice_: int, eps: float, has_weight: bool,
-            has_bias: bool, params_first: bool):
+            has_bias: bool, params_first: bool, x_past_l1: bool):
     x_ref, *param_refs, out_ref = refs
     w_ref = param_refs.pop(0) if has_weight else None
     b_ref = param_refs.pop(0) if has_bias else None
@@ -27,8 +27,8 @@ def _kernel(*refs, hidden: int, block: int, vec: int, warps: int, slice_: int, e
         w = load(w_ref) if has_weight else None
         b = load(b_ref) if has_bias else None
     stream = spec.STREAM_EVICTION or None
-    # x past L1 (spec.PALLAS_X_PAST_L1); PTX takes no eviction hint on a volatile load.
-    x_hint = dict(volatile=True) if spec.PALLAS_X_PAST_L1 else dict(eviction_policy=stream)
+    # x past L1 (spec.x_past_l1): a volatile load, which takes no eviction hint.
+    x_hint = dict(volatile=True) if x_past_l1 else dict(eviction_policy=stream)
     x = plgpu.load(x_ref.at[cols], mask=mask, other=0, **x_hint).astype(jnp.float32)
     inv = common.inv_f32(hidden)
     # x - mean, rounded once; the constant carries the sign (negating the sum would round -0 apart
@@ -37,7 +37,7 @@ def _kernel(*refs, hidden: int, block: int, vec: int, warps: int, slice_: int, e
     d = jnp.where(mask, fma_f32(s, neg_inv, x), 0.0)
     rstd = jax.lax.rsqrt((tree_sum(mul_f32(d, d), vec, warps) + eps * hidden) * jnp.float32(inv))
     if slice_ < block:  # a split row: this program's columns read again (from cache), d by the same FMA
-        x = plgpu.load(x_ref.at[ocols], mask=omask, other=0, **x_hint).astype(jnp.float32)
+        x = plgpu.load(x_ref.at[ocols], mask=omask, other=0, eviction_policy=stream).astype(jnp.float32)
         d = fma_f32(s, neg_inv, x)
     if not params_first:
         w = load(w_ref) if has_weight else None
@@ -56,7 +56,7 @@ def _run(x2, weight, bias, eps: float):
     kernel = functools.partial(_kernel, hidden=hidden, block=block, vec=common.vector_width(hidden, x2.dtype.itemsize),
                                warps=warps, slice_=block // split, eps=eps,
                                has_weight=weight is not None, has_bias=bias is not None,
-                               params_first=spec.params_first(rows))
+                               params_first=spec.params_first(rows), x_past_l1=spec.x_past_l1(split))
     row = _launch.row_spec(hidden)
     call = _launch.pallas_call(
         kernel, name="bijax_layer_norm", grid=(rows, split),

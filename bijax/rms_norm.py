@@ -14,7 +14,7 @@ from bijax._kernel_helpers import mul_f32, out_columns, tree_sum
 
 
 def _kernel(*refs, hidden: int, block: int, vec: int, warps: int, slice_: int, eps: float, has_residual: bool,
-            weight_first: bool):
+            weight_first: bool, past_l1: bool):
     if has_residual:
         x_ref, res_ref, w_ref, out_ref, new_res_ref = refs
     else:
@@ -26,7 +26,7 @@ def _kernel(*refs, hidden: int, block: int, vec: int, warps: int, slice_: int, e
                                      eviction_policy=spec.WEIGHT_EVICTION or None).astype(jnp.float32)
     if weight_first:  # bispec.rms_norm.weight_first: no arithmetic changes with it
         w = load_weight()
-    stream = functools.partial(_residual_stream, x_ref, res_ref, new_res_ref)
+    stream = functools.partial(_residual_stream, x_ref, res_ref, new_res_ref, past_l1=past_l1)
     s = stream(cols, mask, store=slice_ == block)
     rstd = jax.lax.rsqrt((tree_sum(mul_f32(s, s), vec, warps) + eps * hidden) * jnp.float32(common.inv_f32(hidden)))
     if slice_ < block:  # a split row: this program's columns read again (from cache), the same values
@@ -37,12 +37,14 @@ def _kernel(*refs, hidden: int, block: int, vec: int, warps: int, slice_: int, e
                 eviction_policy=spec.STREAM_EVICTION or None)
 
 
-def _residual_stream(x_ref, res_ref, new_res_ref, cols, mask, store: bool):
+def _residual_stream(x_ref, res_ref, new_res_ref, cols, mask, store: bool, past_l1: bool):
     """fp32 x (+ residual, rounded to x's dtype as stored; `store` writes it to new_res_ref) at cols."""
     stream = spec.STREAM_EVICTION or None
-    s = plgpu.load(x_ref.at[cols], mask=mask, other=0, eviction_policy=stream).astype(jnp.float32)
+    # past L1 (spec.pallas_inputs_past_l1): a volatile load, which takes no eviction hint.
+    hint = dict(volatile=True) if past_l1 else dict(eviction_policy=stream)
+    s = plgpu.load(x_ref.at[cols], mask=mask, other=0, **hint).astype(jnp.float32)
     if res_ref is not None:
-        s = s + plgpu.load(res_ref.at[cols], mask=mask, other=0, eviction_policy=stream).astype(jnp.float32)
+        s = s + plgpu.load(res_ref.at[cols], mask=mask, other=0, **hint).astype(jnp.float32)
         # The norm sees the residual stream as stored: rounded to the input dtype.
         s_rounded = s.astype(new_res_ref.dtype)
         if store:
@@ -57,7 +59,8 @@ def _run(x2, weight, residual2, eps: float):
     warps, block, split = spec.num_warps(hidden), spec.block_size(hidden), spec.split(rows, hidden, _launch.INTERPRET)
     kernel = functools.partial(_kernel, hidden=hidden, block=block, vec=common.vector_width(hidden, x2.dtype.itemsize),
                                warps=warps, slice_=block // split, eps=eps,
-                               has_residual=has_residual, weight_first=spec.weight_first(rows))
+                               has_residual=has_residual, weight_first=spec.weight_first(rows),
+                               past_l1=split == 1 and spec.pallas_inputs_past_l1(rows))
     row = _launch.row_spec(hidden)
     out = jax.ShapeDtypeStruct(x2.shape, x2.dtype)
     call = _launch.pallas_call(

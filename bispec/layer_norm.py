@@ -55,17 +55,28 @@ STREAM_EVICTION = rms_norm.STREAM_EVICTION
 PARAM_EVICTION = rms_norm.WEIGHT_EVICTION
 WEIGHT_LATE_FROM_ROWS = rms_norm.WEIGHT_LATE_FROM_ROWS
 params_first = rms_norm.weight_first  # where weight and bias loads are issued (no arithmetic changes)
-split = rms_norm.split                 # programs per row for few rows (no arithmetic changes)
-# bijax reads x past L1 (a volatile load: PTX serves it from L2 and allocates no L1 line; the same values).
-# XLA's launch sets CU_FUNC_CACHE_PREFER_SHARED on every kernel that takes dynamic shared memory (ours: 32 bytes
-# for the cross-warp sums), leaving ~23 KB of L1, where Triton's launcher leaves ~240 KB; streaming x through it
-# evicts the weight and bias that every program reads again. (Pallas' cache_modifier=".cg" does not lower: jax
-# looks ".cg" up in a table keyed "cg".) H200, hidden 8192 bf16, bijax layer_norm at 4096 / 1024 / 256 / 32
-# tokens: 40.7 / 12.5 / 4.6 / 2.46 us -> 38.3 / 11.8 / 4.5 / 2.35 (bitorch 36.4 / 11.9 / 4.6 / 2.50); in the
-# bench 39.5 -> 38.0 us at 4096 tokens, 2.40 -> 2.21 at 32, but 1.57 -> 1.63 and 1.73 -> 1.79 at 1 and 8 (a
-# split row's slice is then read again from L2, not L1). rms_norm gained at 4096 and 1024 tokens (72.7 -> 70.5,
-# 20.6 -> 20.0 us) but lost at 256 and 32 (5.6 -> 5.7, 2.78 -> 2.84), so it keeps its cached loads.
-PALLAS_X_PAST_L1 = True
+# Programs per row for few rows (no arithmetic changes): rms_norm's rule with its own aim. H200, hidden 8192 bf16,
+# medians of 3 (scratch/norm_few.py), 64 -> 128 programs: bitorch 2.46 -> 2.29 us at 32 tokens, 2.11 -> 1.95 at
+# 16 (bijax 2.40 -> 2.30, 1.95 -> 1.95; XLA 2.24, 1.78); a split of 16 at 8 tokens lost to 8 (1.79 against 1.76).
+SPLIT_PROGRAMS = 128
+MAX_SPLIT = 8
+
+
+def split(rows: int, hidden: int, interpret: bool) -> int:
+    return rms_norm.split(rows, hidden, interpret, SPLIT_PROGRAMS, MAX_SPLIT)
+
+
+# An unsplit row's x is read past L1 (bitorch: ld.global.cg; bijax: a volatile load, as Pallas' cache_modifier=".cg"
+# does not lower: jax looks ".cg" up in a table keyed "cg"), leaving L1 to the weight and bias that every program
+# reads again. It matters most to bijax: XLA launches every kernel that takes dynamic shared memory (ours: 32 bytes
+# for the cross-warp sums) with CU_FUNC_CACHE_PREFER_SHARED, leaving ~23 KB of L1 where Triton's launcher leaves
+# ~240 KB. A split row keeps x in L1 for its second read of its slice. Same values either way. H200, hidden 8192
+# bf16, medians of 3, unsplit (128 / 512 / 4096 tokens): bitorch 3.39 / 6.53 / 36.1 us -> 3.26 / 6.64 / 35.1,
+# bijax 3.39 / 7.10 / 40.2 -> 3.36 / 7.07 / 38.1; split (1 / 8 / 32 tokens), bijax past L1 against not:
+# 1.66 / 1.79 / 2.37 against 1.62 / 1.76 / 2.30 us.
+def x_past_l1(split_: int) -> bool:
+    return split_ == 1
+
 
 FIGURE_HIDDEN = 8192
 FIGURE_DTYPE = "bfloat16"

@@ -55,6 +55,18 @@ def weight_first(rows: int) -> bool:
     return rows < WEIGHT_LATE_FROM_ROWS
 
 
+# bijax reads x and the residual past L1 (volatile loads; the same values) from this many rows on, so that the
+# ~23 KB of L1 which XLA's launch leaves (bispec.layer_norm.x_past_l1 says why) keeps the weight. H200, hidden
+# 8192 bf16 (scratch/norm_few.py, medians of 3), cached -> past L1: 1024 tokens 20.5 -> 19.9 us, 4096 72.0 ->
+# 69.7 (bitorch 67.1, torch.compile 70.1); but 128 3.84 -> 3.90, 256 5.52 -> 5.74, 512 9.84 -> 9.86. bitorch's
+# ld.global.cg was no faster (4096 tokens 67.1 -> 68.4 us).
+PALLAS_PAST_L1_FROM_ROWS = 1024
+
+
+def pallas_inputs_past_l1(rows: int) -> bool:
+    return rows >= PALLAS_PAST_L1_FROM_ROWS
+
+
 def block_size(hidden: int) -> int:
     return common.next_pow2(hidden)
 
@@ -71,10 +83,10 @@ MAX_SPLIT_INTERPRETED = 2  # the interpreters run programs one by one: split onl
 MIN_SLICE = 512        # columns a split program writes, at least
 
 
-def split(rows: int, hidden: int, interpret: bool) -> int:
-    """Programs per row (a power of 2; 1 from SPLIT_PROGRAMS rows on). Changes no bit."""
-    cap = MAX_SPLIT_INTERPRETED if interpret else MAX_SPLIT
-    most = min(cap, block_size(hidden) // MIN_SLICE, SPLIT_PROGRAMS // max(rows, 1))
+def split(rows: int, hidden: int, interpret: bool, programs: int = SPLIT_PROGRAMS, max_split: int = MAX_SPLIT) -> int:
+    """Programs per row (a power of 2; 1 from `programs` rows on). Changes no bit."""
+    cap = MAX_SPLIT_INTERPRETED if interpret else max_split
+    most = min(cap, block_size(hidden) // MIN_SLICE, programs // max(rows, 1))
     return 1 << max(0, most.bit_length() - 1) if most > 1 else 1
 
 

@@ -17,7 +17,7 @@ from bitorch._triton_helpers import cast_rtne, fma_f32, mul_f32, out_columns, tr
 def layer_norm_kernel(x_ptr, w_ptr, b_ptr, out_ptr, eps_sum, HIDDEN: tl.constexpr, INV_HIDDEN: tl.constexpr,
                       BLOCK: tl.constexpr, VEC: tl.constexpr, WARPS: tl.constexpr, SLICE: tl.constexpr,
                       HAS_WEIGHT: tl.constexpr, HAS_BIAS: tl.constexpr, STREAM: tl.constexpr, PARAM: tl.constexpr,
-                      PARAMS_FIRST: tl.constexpr):
+                      PARAMS_FIRST: tl.constexpr, X_CACHE: tl.constexpr, X_EVICT: tl.constexpr):
     row = tl.program_id(0).to(tl.int64)
     cols = tl.arange(0, BLOCK)
     mask = cols < HIDDEN
@@ -27,7 +27,8 @@ def layer_norm_kernel(x_ptr, w_ptr, b_ptr, out_ptr, eps_sum, HIDDEN: tl.constexp
             w = tl.load(w_ptr + ocols, mask=omask, other=0.0, eviction_policy=PARAM).to(tl.float32)
         if HAS_BIAS:
             b = tl.load(b_ptr + ocols, mask=omask, other=0.0, eviction_policy=PARAM).to(tl.float32)
-    x = tl.load(x_ptr + row * HIDDEN + cols, mask=mask, other=0.0, eviction_policy=STREAM).to(tl.float32)
+    x = tl.load(x_ptr + row * HIDDEN + cols, mask=mask, other=0.0, cache_modifier=X_CACHE,
+                eviction_policy=X_EVICT).to(tl.float32)
     # x - mean, rounded once; the constant carries the sign (negating the sum would round -0 apart
     # between the frameworks). Padding lanes are zeroed so that they add nothing to the squares.
     s = tree_sum(x, VEC, WARPS)
@@ -65,12 +66,14 @@ def _run(x: torch.Tensor, weight: torch.Tensor | None, bias: torch.Tensor | None
         w = _launch.packed_rows(weight) if weight is not None else x2
         b = _launch.packed_rows(bias) if bias is not None else x2
         split = spec.split(x2.shape[0], hidden, _launch.INTERPRET)
+        past_l1 = spec.x_past_l1(split)  # ld.global.cg, which takes no eviction hint
         _launch.launch(layer_norm_kernel, (x2.shape[0], split), x2, w, b, out, eps * hidden,
                        HIDDEN=hidden, INV_HIDDEN=common.inv_f32(hidden), BLOCK=spec.block_size(hidden),
                        VEC=common.vector_width(hidden, x.element_size()), WARPS=spec.num_warps(hidden),
                        SLICE=spec.block_size(hidden) // split,
                        HAS_WEIGHT=weight is not None, HAS_BIAS=bias is not None, STREAM=spec.STREAM_EVICTION,
-                       PARAM=spec.PARAM_EVICTION, PARAMS_FIRST=spec.params_first(x2.shape[0]))
+                       PARAM=spec.PARAM_EVICTION, PARAMS_FIRST=spec.params_first(x2.shape[0]),
+                       X_CACHE=".cg" if past_l1 else "", X_EVICT="" if past_l1 else spec.STREAM_EVICTION)
     return out
 
 

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from bispec import common
+from bispec import layer_norm as layer_norm_spec
 from bispec import rms_norm as spec
 from parity_tests import harness
 from parity_tests.harness import JAX, TORCH
@@ -46,19 +47,20 @@ def test_matches_reference(backend, rng, dtype, rows, hidden, residual):
 @pytest.mark.parametrize("hidden", [8192, 1000])
 def test_batch_invariant(backend, rng, dtype, hidden):
     # Rows alone and in 3 are split over programs (test_split_plan); in 199 they are not. The largest batch
-    # crosses the row count where the kernel issues its weight load later.
-    sizes = (1, 3, 199) + ((spec.WEIGHT_LATE_FROM_ROWS + 1,) if hidden < 2048 else ())
+    # crosses the row counts where the kernel issues its weight load later and bijax reads past L1.
+    sizes = (1, 3, 199) + ((max(spec.WEIGHT_LATE_FROM_ROWS, spec.PALLAS_PAST_L1_FROM_ROWS) + 1,) if hidden < 2048 else ())
     harness.assert_batch_invariant(lambda inputs: run(backend, inputs),
                                    lambda n: make_inputs(rng, n, hidden, dtype), batch_sizes=sizes)
 
 
 def test_split_plan():
-    """Few rows split a row's outputs over programs (rms_norm and layer_norm share the plan); many do not."""
-    for interpret, most in ((False, spec.MAX_SPLIT), (True, spec.MAX_SPLIT_INTERPRETED)):
-        assert spec.split(1, 8192, interpret) == most and spec.split(3, 1000, interpret) == 2
-        assert spec.split(spec.SPLIT_PROGRAMS // 2, 8192, interpret) == 2
-        assert spec.split(spec.SPLIT_PROGRAMS // 2 + 1, 8192, interpret) == 1 == spec.split(199, 8192, interpret)
-        assert spec.split(1, spec.MIN_SLICE, interpret) == 1  # no slice narrower than MIN_SLICE
+    """Few rows split a row's outputs over programs (rms_norm's rule, layer_norm with its own aim); many do not."""
+    for plan in (spec, layer_norm_spec):
+        for interpret, most in ((False, plan.MAX_SPLIT), (True, spec.MAX_SPLIT_INTERPRETED)):
+            assert plan.split(1, 8192, interpret) == most and plan.split(3, 1000, interpret) == 2
+            assert plan.split(plan.SPLIT_PROGRAMS // 2, 8192, interpret) == 2
+            assert plan.split(plan.SPLIT_PROGRAMS // 2 + 1, 8192, interpret) == 1 == plan.split(199, 8192, interpret)
+            assert plan.split(1, spec.MIN_SLICE, interpret) == 1  # no slice narrower than MIN_SLICE
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
