@@ -33,10 +33,10 @@ def _finish(s, dtype, length: int, mean: bool):
 
 
 def _rows_kernel(x_ref, out_ref, *, length: int, block: int, vec: int, warps: int, mean: bool, round_in: bool):
-    """B == 1: one program per row of R elements."""
+    """B == 1: one program per row of R elements, read past L1 (bispec.reduce.STREAM_EVICTION says why)."""
     dtype = out_ref.dtype
     cols = jnp.arange(block, dtype=jnp.int32)
-    load = functools.partial(plgpu.load, other=0, eviction_policy=spec.STREAM_EVICTION or None)
+    load = functools.partial(plgpu.load, other=0, volatile=True)
     if length <= block:  # the whole row in registers: one term a lane
         s = tree_sum(_term(load(x_ref.at[cols], mask=cols < length), dtype, round_in), vec, warps)
     else:  # lane l adds r = l, l + BLOCK, ... in fp64, then one tree over the lanes

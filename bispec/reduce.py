@@ -34,7 +34,8 @@ Each kernel gives one output element the same bits at every A and B on its
 side of B == 1 (kept dims of size 1 count for nothing: (A, R, 1) is a row
 reduction); the same data at B == 1 and at B > 1 may differ in the last bits
 (tree versus sequential sum). bitorch and bijax emit the same Triton
-operations in the same order (checked by comparing their TTIR): the column
+operations in the same order (checked by comparing their TTIR; the row kernel's
+load differs in its cache hint alone, below): the column
 kernel's bits are equal everywhere, the CPU interpreters included, and the row
 kernel's are the rule's tree in both (test_sum_tree).
 """
@@ -58,7 +59,12 @@ HIDDEN_SIZES = (8192, 4096)
 ODD_HIDDEN = (1000, 5120, 1)
 # Token counts: common.TOKEN_SWEEP (the figure's x axis) and common.ODD_TOKENS.
 
-# Rows stream through once.
+# Rows stream through once: the column kernel's loads and stores ask L2 to evict them first. The row
+# kernel reads x past L1 (bitorch ld.global.cg, bijax a volatile load: Pallas' cache_modifier=".cg" does not
+# lower), which served a few rows' latency-bound reads faster. Same values. H200, mean over hidden 8192 bf16,
+# medians of 3 (scratch/mean_few.py), cached -> past L1 at 1 / 8 / 32 tokens: bitorch 1.50 / 1.34 / 1.65 us ->
+# 1.28 / 1.31 / 1.34, bijax 1.50 / 1.34 / 1.65 -> 1.23 / 1.30 / 1.38 (torch.compile 1.50 / 1.39 / 1.73); from
+# 128 tokens within 1 % for bitorch (4096: 16.00 -> 16.14), bijax 1-2 % faster from 512 (4096: 16.42 -> 16.21).
 STREAM_EVICTION = "evict_first"
 
 # Row kernel: a row of up to MAX_ROW_BLOCK elements is held in registers whole;

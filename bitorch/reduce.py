@@ -28,15 +28,14 @@ def _finish(s, dtype: tl.constexpr, INV_R: tl.constexpr, MEAN: tl.constexpr):
 
 @triton.jit
 def reduce_rows_kernel(x_ptr, out_ptr, R: tl.constexpr, INV_R: tl.constexpr, MEAN: tl.constexpr,
-                       ROUND_IN: tl.constexpr, BLOCK: tl.constexpr, VEC: tl.constexpr, WARPS: tl.constexpr,
-                       STREAM: tl.constexpr):
-    """B == 1: one program per packed row of R elements."""
+                       ROUND_IN: tl.constexpr, BLOCK: tl.constexpr, VEC: tl.constexpr, WARPS: tl.constexpr):
+    """B == 1: one program per packed row of R elements, read past L1 (bispec.reduce.STREAM_EVICTION says why)."""
     row = tl.program_id(0).to(tl.int64)
     dtype = out_ptr.dtype.element_ty
     cols = tl.arange(0, BLOCK)
     base = x_ptr + row * R
     if R <= BLOCK:  # the whole row in registers: one term a lane
-        v = tl.load(base + cols, mask=cols < R, other=0.0, eviction_policy=STREAM).to(tl.float32)
+        v = tl.load(base + cols, mask=cols < R, other=0.0, cache_modifier=".cg").to(tl.float32)
         if ROUND_IN:  # x is cast to the output dtype first when that cast is not exact (torch's dtype=)
             v = cast_rtne(v, dtype).to(tl.float32)
         s = tree_sum(v, VEC, WARPS)
@@ -44,7 +43,7 @@ def reduce_rows_kernel(x_ptr, out_ptr, R: tl.constexpr, INV_R: tl.constexpr, MEA
         acc = tl.zeros([BLOCK], dtype=tl.float64)
         for start in range(0, R, BLOCK):
             idx = start + cols
-            v = tl.load(base + idx, mask=idx < R, other=0.0, eviction_policy=STREAM).to(tl.float32)
+            v = tl.load(base + idx, mask=idx < R, other=0.0, cache_modifier=".cg").to(tl.float32)
             if ROUND_IN:
                 v = cast_rtne(v, dtype).to(tl.float32)
             acc += v.to(tl.float64)
@@ -81,7 +80,7 @@ def _run(x: torch.Tensor, dim, keepdim: bool, dtype, mean: bool) -> torch.Tensor
         return torch.full(plan.out_shape, math.nan if mean else 0.0, dtype=out_dtype, device=x.device)
     xc = x.permute(plan.perm) if plan.perm is not None else x
     out = torch.empty((A, B), dtype=out_dtype, device=x.device)
-    meta = dict(R=R, INV_R=common.inv_f32(R), MEAN=mean, ROUND_IN=plan.round_inputs, STREAM=spec.STREAM_EVICTION)
+    meta = dict(R=R, INV_R=common.inv_f32(R), MEAN=mean, ROUND_IN=plan.round_inputs)
     if B == 1:
         x2 = _launch.packed_rows(xc.reshape(A, R))
         _launch.launch(reduce_rows_kernel, (A,), x2, out, BLOCK=spec.row_block(R),
@@ -90,7 +89,7 @@ def _run(x: torch.Tensor, dim, keepdim: bool, dtype, mean: bool) -> torch.Tensor
         x3 = xc.reshape(A, R, B).contiguous()
         block_b, warps = spec.col_tiling(A, B, x.element_size())
         _launch.launch(reduce_cols_kernel, (A, common.cdiv(B, block_b)), x3, out, B, ROWS=spec.COL_ROWS,
-                       BLOCK_B=block_b, num_warps=warps, **meta)
+                       BLOCK_B=block_b, STREAM=spec.STREAM_EVICTION, num_warps=warps, **meta)
     return out.reshape(plan.out_shape)
 
 
