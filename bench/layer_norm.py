@@ -20,6 +20,7 @@ LINES = {
     "torch_eager": "Non-batch-invariant (CUDA): F.layer_norm",
     "torch_compile": "Non-batch-invariant: torch.compile(F.layer_norm)",
     "xla": "Non-batch-invariant: XLA jit (jnp)",
+    **sweep.DYNAMIC_COMPILE_LINE,
     **sweep.OUR_LINES,
     **sweep.COPY_LIMIT_LINE,
 }

@@ -18,6 +18,7 @@ LINES = {
     "torch_eager": "Non-batch-invariant (CUDA): torch x.mean(-1)",
     "torch_compile": "Non-batch-invariant: torch.compile",
     "xla": "Non-batch-invariant: XLA jit (jnp.mean)",
+    **sweep.DYNAMIC_COMPILE_LINE,
     **sweep.OUR_LINES,
     **sweep.COPY_LIMIT_LINE,
 }

@@ -21,6 +21,7 @@ LINES = {
     "torch_compile": "Non-batch-invariant: torch.compile (HF-style)",
     "xla": "Non-batch-invariant: XLA jit (jnp)",
     "hf_eager": "Batch-invariant (Python): HF-style eager torch",
+    **sweep.DYNAMIC_COMPILE_LINE,
     **sweep.OUR_LINES,
     **sweep.COPY_LIMIT_LINE,
 }

@@ -20,6 +20,7 @@ def lines(op: str) -> dict[str, str]:
         "torch_eager": f"Non-batch-invariant (CUDA): torch.{op}",
         "torch_compile": f"Non-batch-invariant: torch.compile of torch.{op}",
         "xla": f"Non-batch-invariant: XLA jit of jax.nn.{op}",
+        **sweep.DYNAMIC_COMPILE_LINE,
         **sweep.OUR_LINES,
         **sweep.COPY_LIMIT_LINE,
     }

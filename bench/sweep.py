@@ -11,9 +11,11 @@ import torch
 from bench import timing
 
 OURS = ("bitorch", "bijax")
-PEERS = ("torch_compile", "xla")
-# Legend labels every op's LINES shares: ours, and the copy-bandwidth limit (matmul has its own limit).
+PEERS = ("torch_compile", "torch_compile_dynamic", "xla")
+# Legend labels every op's LINES shares: ours, torch.compile's second mode (compile_peers), and the
+# copy-bandwidth limit (matmul has its own limit).
 OUR_LINES = {"bitorch": "Batch-invariant (Triton): bitorch", "bijax": "Batch-invariant (Pallas): bijax"}
+DYNAMIC_COMPILE_LINE = {"torch_compile_dynamic": "Non-batch-invariant: torch.compile, token dim dynamic"}
 COPY_LIMIT_LINE = {"limit": "Limit: bytes / measured copy bandwidth"}
 # Rounds of every line in turn (python -m bench --rounds sets it): see run().
 ROUNDS = 1
@@ -30,8 +32,7 @@ def run(tokens_sweep, call_inputs: Callable[[int], tuple], nbytes: Callable[[int
     it. JAX lines get the same bytes through DLPack. A line's function returns its
     output (a tensor/array or a tuple of them).
 
-    compile_peer, on a GPU, adds the torch_compile line: torch.compile of it, afresh
-    for each token count (static_compile).
+    compile_peer, on a GPU, adds two torch.compile lines of it (compile_peers).
 
     With rounds > 1 the lines are timed in turn, round after round, and each keeps
     its median round: a card that heats (and slows) during the sweep then weighs
@@ -46,8 +47,9 @@ def run(tokens_sweep, call_inputs: Callable[[int], tuple], nbytes: Callable[[int
         jsets = [tuple(jax.dlpack.from_dlpack(t) for t in s) for s in sets]
         row = {"tokens": tokens}
         runners = {}
-        peer = {"torch_compile": static_compile(compile_peer)} if compile_peer is not None and timing.ON_GPU else {}
-        for key, fn in {**torch_lines, **peer}.items():
+        peers = compile_peers(compile_peer, sets[0]) if compile_peer is not None and timing.ON_GPU else {}
+        for key, fn in {**torch_lines, **peers}.items():
+            fn = fn() if key in peers else fn
             calls = [functools.partial(fn, *s) for s in sets]
             runner = _guard(key, lambda calls=calls: timing.torch_runner(calls))
             if runner:
@@ -80,13 +82,25 @@ def run(tokens_sweep, call_inputs: Callable[[int], tuple], nbytes: Callable[[int
     return meta, rows
 
 
-def static_compile(fn: Callable) -> Callable:
-    """torch.compile of fn for one shape (dynamic=False, after a reset of dynamo's caches): the kernels a
-    fixed-shape workload runs. One compiled function over the whole sweep recompiles with dynamic shapes
-    after its second token count, and those ran slower at few tokens (H200 rmsnorm at 8 / 32 tokens: 3.8 /
-    4.3 us in the bench at fec8664, 2.4 / 2.7 us compiled for the one shape in scratch/norm_few.py)."""
-    torch._dynamo.reset()
-    return torch.compile(fn, dynamic=False)
+def compile_peers(fn: Callable, first_inputs: tuple) -> dict[str, Callable[[], Callable]]:
+    """torch.compile of fn two ways for one token count, each made (after a reset of dynamo's caches) when
+    called, so that its line is compiled and captured before the next one resets: "torch_compile" for this
+    shape alone (dynamic=False), and "torch_compile_dynamic" with the token dim of first_inputs (every input
+    of 2 or more dims, from 2 tokens) marked dynamic, as a function compiled once over the sweep runs from
+    its second token count on. The faster is the peer. H200, the two at fec8664 / 95fff4b: rmsnorm at 8 and 32 tokens 3.8 /
+    2.4 and 4.3 / 2.7 us, but 9.8 / 10.6 at 512; layer_norm at 4096 tokens 48.4 / 40.5 us."""
+    def static():
+        torch._dynamo.reset()
+        return torch.compile(fn, dynamic=False)
+
+    def dynamic():
+        torch._dynamo.reset()
+        for t in first_inputs:
+            if t.dim() >= 2 and t.shape[0] > 1:  # dynamo specializes sizes 0 and 1 whatever the mark
+                torch._dynamo.mark_dynamic(t, 0)
+        return torch.compile(fn)
+
+    return {"torch_compile": static, "torch_compile_dynamic": dynamic}
 
 
 def _guard(name, make):
