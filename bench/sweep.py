@@ -87,8 +87,11 @@ def compile_peers(fn: Callable, first_inputs: tuple) -> dict[str, Callable[[], C
     called, so that its line is compiled and captured before the next one resets: "torch_compile" for this
     shape alone (dynamic=False), and "torch_compile_dynamic" with the token dim of first_inputs (every input
     of 2 or more dims, from 2 tokens) marked dynamic, as a function compiled once over the sweep runs from
-    its second token count on. The faster is the peer. H200, the two at fec8664 / 95fff4b: rmsnorm at 8 and 32 tokens 3.8 /
-    2.4 and 4.3 / 2.7 us, but 9.8 / 10.6 at 512; layer_norm at 4096 tokens 48.4 / 40.5 us."""
+    its second token count on. The faster is the peer: the compiled kernels' times move from compile to
+    compile (Inductor times a reduction's candidate configs on its first call and keeps one), and neither
+    mode was the faster everywhere. H200 rmsnorm at 32 tokens, static / dynamic: 2.7 us (95fff4b, static
+    only) and 4.4 / 2.7 (61a5376); one function over the sweep took 4.3 (fec8664).
+    """
     def static():
         torch._dynamo.reset()
         return torch.compile(fn, dynamic=False)
