@@ -90,6 +90,17 @@ def split(rows: int, hidden: int, interpret: bool, programs: int = SPLIT_PROGRAM
     return 1 << max(0, most.bit_length() - 1) if most > 1 else 1
 
 
+# bitorch leaves a row whole from this many rows on, where bijax still splits it in 2 (split()): H200, hidden 8192
+# bf16, with residual, medians of 3 (scratch/rms_split.py), 32 tokens, unsplit against 2 programs a row: bitorch
+# 2.56 against 2.91 us, bijax 2.85 against 2.77 (torch.compile 2.64). At 8 and 16 tokens both kept split()'s.
+TRITON_UNSPLIT_FROM_ROWS = 32
+
+
+def triton_split(rows: int, hidden: int, interpret: bool) -> int:
+    """bitorch's programs per row: split()'s, but 1 from TRITON_UNSPLIT_FROM_ROWS rows on. Changes no bit."""
+    return 1 if rows >= TRITON_UNSPLIT_FROM_ROWS else split(rows, hidden, interpret)
+
+
 def num_warps(hidden: int) -> int:
     # 32 elements a thread: four 16-byte bf16 loads in flight per operand. At hidden 8192 on an H100,
     # 16 warps were ~0.2 us faster at 1..128 tokens (bench.tune rmsnorm) but 1.8 us slower at 512 in the bench.

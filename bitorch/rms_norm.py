@@ -54,7 +54,7 @@ def _run(x: torch.Tensor, weight: torch.Tensor, eps: float, residual: torch.Tens
     new_res = torch.empty_like(out) if residual is not None else out
     res2 = _launch.packed_rows(residual) if residual is not None else x2
     if x2.shape[0]:
-        split = spec.split(x2.shape[0], hidden, _launch.INTERPRET)
+        split = spec.triton_split(x2.shape[0], hidden, _launch.INTERPRET)
         _launch.launch(rms_norm_kernel, (x2.shape[0], split), x2, res2, _launch.packed_rows(weight), out, new_res,
                        eps * hidden, HIDDEN=hidden, INV_HIDDEN=common.inv_f32(hidden), BLOCK=spec.block_size(hidden),
                        VEC=common.vector_width(hidden, x.element_size()), WARPS=spec.num_warps(hidden),

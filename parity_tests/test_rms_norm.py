@@ -61,6 +61,10 @@ def test_split_plan():
             assert plan.split(plan.SPLIT_PROGRAMS // 2, 8192, interpret) == 2
             assert plan.split(plan.SPLIT_PROGRAMS // 2 + 1, 8192, interpret) == 1 == plan.split(199, 8192, interpret)
             assert plan.split(1, spec.MIN_SLICE, interpret) == 1  # no slice narrower than MIN_SLICE
+    # bitorch's rms_norm leaves rows whole from fewer rows on; below, the shared plan
+    rows = spec.TRITON_UNSPLIT_FROM_ROWS
+    assert spec.triton_split(rows, 8192, False) == 1 < spec.split(rows, 8192, False)
+    assert spec.triton_split(3, 1000, True) == spec.split(3, 1000, True) == 2
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
