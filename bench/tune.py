@@ -18,6 +18,7 @@ from absl import app, flags  # noqa: E402
 import bijax  # noqa: E402
 import bitorch  # noqa: E402
 from bench import timing  # noqa: E402
+from bispec import layer_norm as layer_norm_spec  # noqa: E402
 from bispec import matmul as matmul_spec  # noqa: E402
 from bispec import reduce as reduce_spec  # noqa: E402
 from bispec import rms_norm as rms_spec  # noqa: E402
@@ -61,10 +62,14 @@ def tune_rmsnorm_weight(tokens, hidden=8192):
 
 
 def tune_split(tokens, hidden=8192):
-    """Programs per row for few rows (bispec.rms_norm.split; no bit changes): rmsnorm and layer_norm."""
+    """Programs per row for few rows (bispec.rms_norm.split and layer_norm.split, each candidate set in both, and
+    bitorch rms_norm's triton_split following it; no bit changes): rmsnorm and layer_norm."""
+    rms_spec.TRITON_UNSPLIT_FROM_ROWS = 1 << 30
     for programs, most, min_slice in ((128, 16, 512), (256, 32, 256), (128, 32, 256), (256, 16, 512), (64, 16, 512),
-                                      (32, 16, 512), (1, 1, 1 << 30)):
-        rms_spec.SPLIT_PROGRAMS, rms_spec.MAX_SPLIT, rms_spec.MIN_SLICE = programs, most, min_slice
+                                      (128, 8, 512), (32, 16, 512), (1, 1, 1 << 30)):
+        for spec in (rms_spec, layer_norm_spec):
+            spec.SPLIT_PROGRAMS, spec.MAX_SPLIT = programs, most
+        rms_spec.MIN_SLICE = min_slice
         _norms(tokens, hidden, f"split: {programs} programs, at most {most}, slices >= {min_slice}")
 
 

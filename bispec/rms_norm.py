@@ -83,9 +83,11 @@ MAX_SPLIT_INTERPRETED = 2  # the interpreters run programs one by one: split onl
 MIN_SLICE = 512        # columns a split program writes, at least
 
 
-def split(rows: int, hidden: int, interpret: bool, programs: int = SPLIT_PROGRAMS, max_split: int = MAX_SPLIT) -> int:
-    """Programs per row (a power of 2; 1 from `programs` rows on). Changes no bit."""
-    cap = MAX_SPLIT_INTERPRETED if interpret else max_split
+def split(rows: int, hidden: int, interpret: bool, programs: int | None = None, max_split: int | None = None) -> int:
+    """Programs per row (a power of 2; 1 from `programs` rows on). Changes no bit. programs and max_split are
+    SPLIT_PROGRAMS and MAX_SPLIT unless given (layer_norm gives its own), read at call time as bench.tune needs."""
+    programs = SPLIT_PROGRAMS if programs is None else programs
+    cap = MAX_SPLIT_INTERPRETED if interpret else (MAX_SPLIT if max_split is None else max_split)
     most = min(cap, block_size(hidden) // MIN_SLICE, programs // max(rows, 1))
     return 1 << max(0, most.bit_length() - 1) if most > 1 else 1
 
