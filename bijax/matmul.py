@@ -35,7 +35,18 @@ def _tile(pid, m: int, n: int, block_m: int, width: int, group_m: int):
 
 
 def _dot_acc(acc, a, b, *, weight_nk: bool, precision):
-    """acc + a @ b in fp32 (Triton folds the add into the MMA's accumulator, as in bitorch)."""
+    """acc + a @ b in fp32 (Triton folds the add into the MMA's accumulator, as in bitorch).
+
+    Under the interpreter XLA's CPU dot (and its reductions) order a row's sums by the tile's shape, which
+    follows M; there the products are summed over k by a tree of elementwise adds (k and k + 1 first; BLOCK_K
+    is a power of 2), one order for every row, column and tile, the products kept apart from the adds (no
+    contraction into FMAs). TF32 is not emulated (full fp32 products)."""
+    if _launch.INTERPRET:
+        b_kn = (b.T if weight_nk else b).astype(jnp.float32)
+        terms = lax.optimization_barrier(a.astype(jnp.float32)[:, :, None] * b_kn[None, :, :])
+        while terms.shape[1] > 1:
+            terms = terms[:, 0::2] + terms[:, 1::2]
+        return acc + terms[:, 0]
     dims = (((1,), (1,)), ((), ())) if weight_nk else (((1,), (0,)), ((), ()))
     return acc + lax.dot_general(a, b, dims, precision=precision, preferred_element_type=jnp.float32)
 
