@@ -30,19 +30,23 @@ def _dot_acc(acc, a, b, PRECISION: tl.constexpr):
     the MMA's accumulator input in both.
 
     Under the interpreter tl.dot is NumPy's matmul, which multiplies bf16's raw bits and (OpenBLAS)
-    sums a row differently by its place in the tile. There the tile product is a broadcast multiply
-    summed over k in order, the even k and the odd k apart (Triton caps a block at 2**20 elements):
-    the same order for every row, column and tile shape, as the GPU's MMA is, so the CPU tests can
-    check batch invariance. TF32 is not emulated (full fp32 products)."""
+    sums a row differently by its place in the tile, and NumPy's sums over an axis also follow the
+    array's shape. There the products are summed over k by a tree of elementwise adds (k and k + 1
+    first, as bijax's interpreter path does; BLOCK_K is a power of 2): the same order for every row,
+    column and tile shape, as the GPU's MMA is, so the CPU tests can check batch invariance. The
+    first level is formed from the even and odd k apart (Triton caps a block at 2**20 elements).
+    TF32 is not emulated (full fp32 products). (Interpreted Python: the loop over the levels.)"""
     if _INTERPRET:
         BM: tl.constexpr = a.shape[0]
         BK: tl.constexpr = a.shape[1]
         BN: tl.constexpr = b.shape[1]
         a_even, a_odd = tl.split(tl.reshape(a.to(tl.float32), (BM, BK // 2, 2)))
         b_even, b_odd = tl.split(tl.reshape(tl.trans(b.to(tl.float32)), (BN, BK // 2, 2)))
-        even = tl.sum(a_even[:, :, None] * tl.trans(b_even)[None, :, :], axis=1)
-        odd = tl.sum(a_odd[:, :, None] * tl.trans(b_odd)[None, :, :], axis=1)
-        return acc + (even + odd)
+        terms = a_even[:, :, None] * tl.trans(b_even)[None, :, :] + a_odd[:, :, None] * tl.trans(b_odd)[None, :, :]
+        while terms.shape[1] > 1:
+            lo, hi = tl.split(tl.permute(tl.reshape(terms, (BM, terms.shape[1] // 2, 2, BN)), (0, 1, 3, 2)))
+            terms = lo + hi
+        return acc + tl.reshape(terms, (BM, BN))
     else:
         return acc + tl.dot(a, b, input_precision=PRECISION, out_dtype=tl.float32)
 
