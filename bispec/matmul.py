@@ -29,7 +29,8 @@ The output tile (BLOCK_M, BLOCK_N, warps, stages) may change with M: plan(M,
 N, K, dtype) gives decode (M <= DECODE_MAX_M) the widest tile of DECODE_TILES
 that still spreads the weight's columns over every SM, and larger M the tile of
 LADDERS with the least estimated time: waves of WAVE programs times the tile's
-area over its measured rate (bijax swaps a few for its own: PALLAS_SWAPS). A
+area over its measured rate (bijax swaps a few for its own: PALLAS_SWAPS, and
+bitorch two for TMA kernels on Hopper: TMA_SWAPS). A
 tile may be two column blocks side by side (BLOCK_N + BLOCK_N2, each with its own accumulator):
 widths such as 192 that Triton's power-of-two blocks cannot take, chosen when
 they fit the output into fewer waves.
@@ -80,6 +81,8 @@ class Tiling:
     num_stages: int
     rate: float = 1.0  # measured throughput per SM relative to the largest tile (plan()'s cost model)
     block_n2: int = 0  # a second column block beside the first (own accumulator): widths that are no power of 2
+    tma: bool = False         # bitorch on Hopper: operands loaded by TMA descriptors (TMA_SWAPS)
+    persistent: bool = False  # with tma: a program per SM walks the tiles in the same order
 
     @property
     def width(self) -> int:
@@ -121,6 +124,16 @@ LADDERS = {"bfloat16": _HALF, "float16": _HALF, "float32": _FP32, "tf32": _FP32}
 PALLAS_SWAPS = {_HALF_DECODE[1]: Tiling(16, 32, 8, 2, 8), _HALF[5]: Tiling(128, 64, 8, 4, 8, 0.75)}
 PALLAS_ONE_ROW_SWAPS = {_HALF_DECODE[1]: Tiling(16, 16, 8, 1, 12)}  # where M fits in one row tile
 
+# bitorch swaps two rungs for TMA kernels (plan(..., tma=True)) where its operands allow TMA descriptors (unit
+# stride along the last dim, 16-byte rows) on a Hopper GPU: the out-of-bounds zeros of TMA are the masked loads'
+# zeros and the MMA is the same, so the bits are too (test_tilings_agree). H200, bf16, cuBLAS time over ours
+# (scratch/mm_tma.py, medians of 3): 128x256 persistent, its loop flattened so a tile's loads overlap the last
+# one's epilogue, at 1024 to 4096 tokens: qkv 0.92-0.99 -> 0.98-1.03, o 0.95-0.98 -> 0.98-0.99, gate_up 0.89-0.94
+# -> 0.91-0.99, down 0.99-1.08 -> 1.00-1.10; 64x128 over 4 warps with 8 stages for 128x64: down at 256 tokens
+# 0.84 -> 1.02, o at 256 0.97 -> 1.12, qkv at 128 0.89 -> 0.95.
+TMA_SWAPS = {_HALF[0]: Tiling(128, 256, 8, 8, 4, tma=True, persistent=True),
+             _HALF[5]: Tiling(64, 128, 8, 4, 8, 0.75, tma=True)}
+
 # Limits: Pallas' Triton lowering indexes with int32; grid axes 1 and 2 hold at most 65535.
 MAX_ELEMENTS = 2**31 - 1
 MAX_BATCH = 65535
@@ -155,9 +168,10 @@ def precision_key(dtype: str, allow_tf32: bool) -> str:
     return "tf32" if dtype == "float32" and allow_tf32 else dtype
 
 
-def plan(m: int, n: int, k: int, dtype: str, allow_tf32: bool = False, pallas: bool = False) -> Plan:
+def plan(m: int, n: int, k: int, dtype: str, allow_tf32: bool = False, pallas: bool = False,
+         tma: bool = False) -> Plan:
     """The K tiling (from K and the dtype alone: the reduction order) and the output tile for this M
-    (pallas: bijax's, which may differ; the bits do not)."""
+    (pallas: bijax's, which may differ; tma: bitorch's where TMA can load its operands; the bits do not)."""
     key = precision_key(common.dtype_name(dtype), allow_tf32)
     if m <= DECODE_MAX_M:
         tiling = next((t for t in DECODE_TILES[key] if common.cdiv(n, t.width) >= WAVE), DECODE_TILES[key][-1])
@@ -167,6 +181,8 @@ def plan(m: int, n: int, k: int, dtype: str, allow_tf32: bool = False, pallas: b
         tiling = min(LADDERS[key], key=cost)  # min keeps the first (largest) of equal costs
     if pallas:
         tiling = pallas_tile(tiling, m)
+    elif tma:
+        tiling = TMA_SWAPS.get(tiling, tiling)
     return Plan(tiling, k, BLOCK_K[key], "tf32" if key == "tf32" else "ieee")
 
 
@@ -180,7 +196,8 @@ def pallas_tile(tiling: Tiling, m: int) -> Tiling:
 def tilings(key: str) -> tuple[Tiling, ...]:
     """Every output tile plan() may pick for a precision key, in either framework."""
     own = (*LADDERS[key], *DECODE_TILES[key])
-    return tuple(dict.fromkeys(own + tuple(pallas_tile(t, m) for t in own for m in (1, DECODE_MAX_M))))
+    swaps = tuple(pallas_tile(t, m) for t in own for m in (1, DECODE_MAX_M)) + tuple(TMA_SWAPS.get(t, t) for t in own)
+    return tuple(dict.fromkeys(own + swaps))
 
 
 def tile_of(pid: int, tiles_m: int, tiles_n: int, group_m: int) -> tuple[int, int]:

@@ -2,7 +2,9 @@
 
 The reduction order is bispec.matmul's: K tiles of BLOCK_K[dtype] summed
 ascending into one fp32 accumulator. plan(M, N, K, dtype) picks the output tile
-for the shape (the same bits for every tile).
+for the shape (the same bits for every tile). On Hopper two of its tiles load
+one matrix's operands by TMA descriptors instead (matmul_tma_kernel, the larger
+one persistent: bispec.matmul.TMA_SWAPS), where their layout allows.
 
 Operands may have any strides (transposed, sliced, expanded): the kernels take
 them as arguments, so nothing is copied; linear hands the weight (N, K) in as
@@ -15,6 +17,7 @@ from __future__ import annotations
 import torch
 import triton
 import triton.language as tl
+from triton.tools.tensor_descriptor import TensorDescriptor
 
 from bispec import common
 from bispec import matmul as spec
@@ -150,6 +153,61 @@ def matmul_kernel(a_ptr, b_ptr, bias_ptr, out_ptr, M, stride_ab, stride_am, stri
                   stride_on, HAS_BIAS)
 
 
+@triton.jit(do_not_specialize=["M"])
+def matmul_tma_kernel(a_desc, b_desc, bias_ptr, out_ptr, M, stride_om, stride_on,
+                      N: tl.constexpr, K: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+                      BLOCK_K: tl.constexpr, GROUP_M: tl.constexpr, K_TILES: tl.constexpr, HAS_BIAS: tl.constexpr,
+                      PRECISION: tl.constexpr, B_KN: tl.constexpr, PERSISTENT: tl.constexpr):
+    """matmul_kernel's tiles and K order (one matrix, one column block), a and b loaded by TMA descriptors, whose
+    out-of-bounds zeros are the masked loads'. b is described as (K, N) with B_KN, else as (N, K) (linear's
+    weight). PERSISTENT: the grid's programs walk the tiles in turn, the loops flattened so that the next tile's
+    loads overlap this one's epilogue; else a program per tile."""
+    tiles = tl.cdiv(M, BLOCK_M) * ((N + BLOCK_N - 1) // BLOCK_N)
+    for tile in tl.range(tl.program_id(0), tiles, tl.num_programs(0), flatten=PERSISTENT):
+        pid_m, pid_n = _tile(tile, M, N, BLOCK_M, BLOCK_N, GROUP_M)
+        m0, n0 = pid_m * BLOCK_M, pid_n * BLOCK_N
+        acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+        for t in range(0, K_TILES):
+            b = b_desc.load([t * BLOCK_K, n0]) if B_KN else tl.trans(b_desc.load([n0, t * BLOCK_K]))
+            acc = _dot_acc(acc, a_desc.load([m0, t * BLOCK_K]), b, PRECISION)
+        offs_m, offs_n = m0 + tl.arange(0, BLOCK_M), n0 + tl.arange(0, BLOCK_N)
+        _epilogue(acc, bias_ptr, out_ptr, 0, offs_m, offs_n, offs_m < M, offs_n < N, 0, stride_om, stride_on,
+                  HAS_BIAS)
+
+
+def _tma_ready(t: torch.Tensor) -> bool:
+    """Whether TMA can describe 2-D t as it is laid out: unit last stride, 16-byte aligned base and rows."""
+    return (t.stride(1) == 1 and t.data_ptr() % 16 == 0 and t.stride(0) * t.element_size() % 16 == 0
+            and t.shape[1] * t.element_size() >= 16)
+
+
+def _tma_operands(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, bool] | None:
+    """(a, b, b_kn): one matrix's a (M, K) and b as (K, N) (b_kn) or as (N, K), each as TMA can describe it; None
+    where TMA cannot (a batch, other strides, not Hopper: the pointer kernel then runs the same order)."""
+    if a.shape[0] != 1 or b.shape[0] != 1 or not (_launch.INTERPRET or torch.cuda.get_device_capability(a.device)[0] >= 9):
+        return None
+    a2, b2 = a[0], b[0]
+    if not _tma_ready(a2):
+        return None
+    if _tma_ready(b2):
+        return a2, b2, True
+    return (a2, b2.t(), False) if _tma_ready(b2.t()) else None
+
+
+def _launch_tma(a: torch.Tensor, b: torch.Tensor, b_kn: bool, bias_arg, has_bias: bool, out, p: spec.Plan) -> None:
+    """matmul_tma_kernel over one matrix: a (M, K), b (K, N) or (N, K), out (1, M, N)."""
+    t = p.tiling
+    m, n = out.shape[1:]
+    tiles = t.programs(m, n)
+    grid = min(tiles, _launch.multiprocessors(a) or 2) if t.persistent else tiles  # (2: the interpreter)
+    b_block = [p.block_k, t.block_n] if b_kn else [t.block_n, p.block_k]
+    _launch.launch(matmul_tma_kernel, (grid,), TensorDescriptor.from_tensor(a, [t.block_m, p.block_k]),
+                   TensorDescriptor.from_tensor(b, b_block), bias_arg, out, m, out.stride(1), out.stride(2), N=n,
+                   K=p.k, BLOCK_M=t.block_m, BLOCK_N=t.block_n, BLOCK_K=p.block_k, GROUP_M=t.group_m,
+                   K_TILES=p.k_tiles, HAS_BIAS=has_bias, PRECISION=p.precision, B_KN=b_kn,
+                   PERSISTENT=t.persistent, num_warps=t.num_warps, num_stages=t.num_stages)
+
+
 def _steppable(t: torch.Tensor, k_dim: int, block_k: int) -> torch.Tensor:
     """t itself, unless BLOCK_K steps along K would overflow int32 (then a contiguous copy)."""
     return t.contiguous() if abs(t.stride(k_dim)) * block_k >= 2**31 else t
@@ -162,11 +220,15 @@ def _run(a: torch.Tensor, b: torch.Tensor, bias: torch.Tensor | None, allow_tf32
     out = torch.empty((batch, m, n), dtype=a.dtype, device=a.device)
     if out.numel() == 0:
         return out
-    p = spec.plan(m, n, k, common.dtype_name(a.dtype), allow_tf32)
+    tma = _tma_operands(a, b)
+    p = spec.plan(m, n, k, common.dtype_name(a.dtype), allow_tf32, tma=tma is not None)
     t = p.tiling
+    bias_arg = bias.contiguous() if bias is not None else out  # N elements: a strided bias is packed
+    if t.tma and tma:  # (a TMA tile forced on other operands, as the tests do, runs in the pointer kernel)
+        _launch_tma(*tma, bias_arg, bias is not None, out, p)
+        return out
     a, b = _steppable(a, 2, p.block_k), _steppable(b, 1, p.block_k)
     stride_bb = b.stride(0) if b.shape[0] > 1 else 0
-    bias_arg = bias.contiguous() if bias is not None else out  # N elements: a strided bias is packed
     _launch.launch(matmul_kernel, (t.programs(m, n), batch), a, b, bias_arg, out, m,
                    a.stride(0), a.stride(1), a.stride(2), stride_bb, b.stride(1), b.stride(2), *out.stride(),
                    N=n, K=k, BLOCK_M=t.block_m, BLOCK_N=t.block_n, BLOCK_N2=t.block_n2, BLOCK_K=p.block_k,

@@ -102,8 +102,8 @@ def test_batch_invariant(backend, rng, dtype):
 def test_tilings_agree(backend, rng, monkeypatch, dtype):
     """Every tile of the ladder gives the same bits on the same inputs (the contract lets the tile follow M)."""
     assert all(t.width < WIDE_N for t in spec.tilings(dtype) if t.block_n2)
-    inputs = arrays(rng, dtype, m=5, k=LONG_K, n=WIDE_N)
-    ladder = spec.tilings(dtype)
+    inputs = arrays(rng, dtype, m=5, k=LONG_K, n=WIDE_N)  # 16-byte rows: bitorch's TMA tiles run as TMA kernels
+    ladder = [t for t in spec.tilings(dtype) if backend is TORCH or not t.tma]  # (TMA: bitorch's alone)
     monkeypatch.setattr(spec, "DECODE_MAX_M", 0)
     monkeypatch.setattr(spec, "PALLAS_SWAPS", {})  # bijax runs each tile as forced
     monkeypatch.setattr(spec, "PALLAS_ONE_ROW_SWAPS", {})
@@ -290,6 +290,29 @@ def test_torch_kernel_ran_and_custom_op_traces(rng):
     assert torch.equal(compiled(xs, ws, bs), ops.linear(xs, ws, bs))
 
 
+def test_torch_tma_kernel_where_operands_allow(rng, monkeypatch):
+    """A TMA rung runs matmul_tma_kernel for operands with unit last strides and 16-byte rows (b either way
+    round), and the pointer kernel, with the same bits, for others (a transposed, rows of 129 elements)."""
+    from bitorch import _launch
+
+    monkeypatch.setattr(spec, "DECODE_MAX_M", 0)
+    inputs = arrays(rng, "bfloat16", m=3, k=LONG_K, n=LONG_N)
+    odd = arrays(rng, "bfloat16", m=3)
+    for rung in spec.TMA_SWAPS:
+        monkeypatch.setitem(spec.LADDERS, "bfloat16", (rung,))
+        for op, data, kernel in (("linear", inputs, "matmul_tma_kernel"), ("matmul", inputs, "matmul_tma_kernel"),
+                                 ("linear", odd, "matmul_kernel")):
+            before = dict(_launch.launches)
+            out = call(TORCH, op, data)
+            ran = {k: v - before.get(k, 0) for k, v in _launch.launches.items() if v != before.get(k, 0)}
+            assert ran == {kernel: 1}, (rung, op, ran)
+            assert_within(out, *exact_and_bound(data, "bfloat16"), f"{op}, {rung}")
+        a_t = TORCH.asarray(np.ascontiguousarray(inputs["a"].T)).t()  # a (M, K) with unit stride along M
+        harness.assert_bitwise_equal(
+            TORCH.numpy(ops_of(TORCH).linear(a_t, TORCH.asarray(inputs["_w"]), TORCH.asarray(inputs["_bias"]))),
+            call(TORCH, "linear", inputs), f"transposed a vs TMA, {rung}")
+
+
 def test_jax_kernel_ran_jit_and_vmap(rng):
     import jax
 
@@ -341,3 +364,18 @@ def test_pallas_tiles():
     assert spec.plan(1, o[1], o[0], "float32", pallas=True).tiling == spec.DECODE_TILES["float32"][-1]
     for m, (k, n) in [(m, kn) for m in (1, 8, 32, 128, 256, 4096) for kn in spec.LLAMA3_8B.values()]:
         assert spec.plan(m, n, k, "bfloat16", pallas=True).tiling in spec.tilings("bfloat16")
+        assert not spec.plan(m, n, k, "bfloat16", pallas=True, tma=True).tiling.tma
+        assert spec.plan(m, n, k, "bfloat16", tma=True).tiling in spec.tilings("bfloat16")
+
+
+def test_tma_tiles():
+    """bitorch's TMA swaps: the persistent 128x256 tile for large M, 64x128 where the plan takes 128x64; none
+    for fp32 or without tma."""
+    down, gate_up = spec.LLAMA3_8B["down"], spec.LLAMA3_8B["gate_up"]
+    assert spec.plan(4096, gate_up[1], gate_up[0], "bfloat16", tma=True).tiling == spec.TMA_SWAPS[spec.LADDERS["bfloat16"][0]]
+    assert spec.plan(4096, gate_up[1], gate_up[0], "bfloat16", tma=True).tiling.persistent
+    swapped = spec.plan(256, down[1], down[0], "float16", tma=True).tiling
+    assert swapped.tma and (swapped.block_m, swapped.block_n) == (64, 128)
+    assert spec.plan(256, down[1], down[0], "float16").tiling == spec.LADDERS["float16"][5]
+    assert not any(spec.plan(m, n, k, "float32", tma=True).tiling.tma for m in (1, 256, 4096)
+                   for k, n in spec.LLAMA3_8B.values())
