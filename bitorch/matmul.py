@@ -153,26 +153,45 @@ def matmul_kernel(a_ptr, b_ptr, bias_ptr, out_ptr, M, stride_ab, stride_am, stri
                   stride_on, HAS_BIAS)
 
 
+@triton.jit
+def _tma_tile(a_desc, b_desc, bias_ptr, out_ptr, M, stride_om, stride_on, m0, n0, N: tl.constexpr,
+              BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, K_TILES: tl.constexpr,
+              HAS_BIAS: tl.constexpr, PRECISION: tl.constexpr, B_KN: tl.constexpr):
+    """The (BLOCK_M, BLOCK_N) output tile at (m0, n0): the K tiles in ascending order into one accumulator."""
+    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+    for t in range(0, K_TILES):
+        b = b_desc.load([t * BLOCK_K, n0]) if B_KN else tl.trans(b_desc.load([n0, t * BLOCK_K]))
+        acc = _dot_acc(acc, a_desc.load([m0, t * BLOCK_K]), b, PRECISION)
+    offs_m, offs_n = m0 + tl.arange(0, BLOCK_M), n0 + tl.arange(0, BLOCK_N)
+    _epilogue(acc, bias_ptr, out_ptr, 0, offs_m, offs_n, offs_m < M, offs_n < N, 0, stride_om, stride_on, HAS_BIAS)
+
+
 @triton.jit(do_not_specialize=["M"])
-def matmul_tma_kernel(a_desc, b_desc, bias_ptr, out_ptr, M, stride_om, stride_on,
+def matmul_tma_kernel(a_desc, b_desc, b_half_desc, bias_ptr, out_ptr, M, stride_om, stride_on,
                       N: tl.constexpr, K: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
                       BLOCK_K: tl.constexpr, GROUP_M: tl.constexpr, K_TILES: tl.constexpr, HAS_BIAS: tl.constexpr,
                       PRECISION: tl.constexpr, B_KN: tl.constexpr, PERSISTENT: tl.constexpr):
     """matmul_kernel's tiles and K order (one matrix, one column block), a and b loaded by TMA descriptors, whose
     out-of-bounds zeros are the masked loads'. b is described as (K, N) with B_KN, else as (N, K) (linear's
     weight). PERSISTENT: the grid's programs walk the tiles in turn, the loops flattened so that the next tile's
-    loads overlap this one's epilogue; else a program per tile."""
+    loads overlap this one's epilogue; a last round that would fill at most half the programs is run as twice
+    as many half-width tiles (b_half_desc), so that it takes about half as long. Else a program per tile."""
     tiles = tl.cdiv(M, BLOCK_M) * ((N + BLOCK_N - 1) // BLOCK_N)
-    for tile in tl.range(tl.program_id(0), tiles, tl.num_programs(0), flatten=PERSISTENT):
+    programs = tl.num_programs(0)
+    whole = tiles
+    if PERSISTENT:
+        last = tiles % programs
+        whole = tiles - last if 2 * last <= programs else tiles
+    for tile in tl.range(tl.program_id(0), whole, programs, flatten=PERSISTENT):
         pid_m, pid_n = _tile(tile, M, N, BLOCK_M, BLOCK_N, GROUP_M)
-        m0, n0 = pid_m * BLOCK_M, pid_n * BLOCK_N
-        acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
-        for t in range(0, K_TILES):
-            b = b_desc.load([t * BLOCK_K, n0]) if B_KN else tl.trans(b_desc.load([n0, t * BLOCK_K]))
-            acc = _dot_acc(acc, a_desc.load([m0, t * BLOCK_K]), b, PRECISION)
-        offs_m, offs_n = m0 + tl.arange(0, BLOCK_M), n0 + tl.arange(0, BLOCK_N)
-        _epilogue(acc, bias_ptr, out_ptr, 0, offs_m, offs_n, offs_m < M, offs_n < N, 0, stride_om, stride_on,
-                  HAS_BIAS)
+        _tma_tile(a_desc, b_desc, bias_ptr, out_ptr, M, stride_om, stride_on, pid_m * BLOCK_M, pid_n * BLOCK_N, N,
+                  BLOCK_M, BLOCK_N, BLOCK_K, K_TILES, HAS_BIAS, PRECISION, B_KN)
+    if PERSISTENT:
+        for half in tl.range(tl.program_id(0), 2 * (tiles - whole), programs):
+            pid_m, pid_n = _tile(whole + half // 2, M, N, BLOCK_M, BLOCK_N, GROUP_M)
+            _tma_tile(a_desc, b_half_desc, bias_ptr, out_ptr, M, stride_om, stride_on, pid_m * BLOCK_M,
+                      pid_n * BLOCK_N + (half % 2) * (BLOCK_N // 2), N, BLOCK_M, BLOCK_N // 2, BLOCK_K, K_TILES,
+                      HAS_BIAS, PRECISION, B_KN)
 
 
 def _tma_ready(t: torch.Tensor) -> bool:
@@ -200,9 +219,10 @@ def _launch_tma(a: torch.Tensor, b: torch.Tensor, b_kn: bool, bias_arg, has_bias
     m, n = out.shape[1:]
     tiles = t.programs(m, n)
     grid = min(tiles, _launch.multiprocessors(a) or 2) if t.persistent else tiles  # (2: the interpreter)
-    b_block = [p.block_k, t.block_n] if b_kn else [t.block_n, p.block_k]
-    _launch.launch(matmul_tma_kernel, (grid,), TensorDescriptor.from_tensor(a, [t.block_m, p.block_k]),
-                   TensorDescriptor.from_tensor(b, b_block), bias_arg, out, m, out.stride(1), out.stride(2), N=n,
+    b_desc, b_half_desc = (TensorDescriptor.from_tensor(b, [p.block_k, w] if b_kn else [w, p.block_k])
+                           for w in (t.block_n, t.block_n // 2))
+    _launch.launch(matmul_tma_kernel, (grid,), TensorDescriptor.from_tensor(a, [t.block_m, p.block_k]), b_desc,
+                   b_half_desc, bias_arg, out, m, out.stride(1), out.stride(2), N=n,
                    K=p.k, BLOCK_M=t.block_m, BLOCK_N=t.block_n, BLOCK_K=p.block_k, GROUP_M=t.group_m,
                    K_TILES=p.k_tiles, HAS_BIAS=has_bias, PRECISION=p.precision, B_KN=b_kn,
                    PERSISTENT=t.persistent, num_warps=t.num_warps, num_stages=t.num_stages)

@@ -292,7 +292,8 @@ def test_torch_kernel_ran_and_custom_op_traces(rng):
 
 def test_torch_tma_kernel_where_operands_allow(rng, monkeypatch):
     """A TMA rung runs matmul_tma_kernel for operands with unit last strides and 16-byte rows (b either way
-    round), and the pointer kernel, with the same bits, for others (a transposed, rows of 129 elements)."""
+    round), and the pointer kernel, with the same bits, for others (a transposed, rows of 129 elements);
+    the persistent one's half-width last round gives the same bits too."""
     from bitorch import _launch
 
     monkeypatch.setattr(spec, "DECODE_MAX_M", 0)
@@ -311,6 +312,15 @@ def test_torch_tma_kernel_where_operands_allow(rng, monkeypatch):
         harness.assert_bitwise_equal(
             TORCH.numpy(ops_of(TORCH).linear(a_t, TORCH.asarray(inputs["_w"]), TORCH.asarray(inputs["_bias"]))),
             call(TORCH, "linear", inputs), f"transposed a vs TMA, {rung}")
+    # Three 128x256 tiles over the interpreter's two persistent programs: the last round as half-width tiles,
+    # the second half of the last tile holding real columns (712 = 2 * 256 + 200).
+    wide = arrays(rng, "bfloat16", m=3, k=128, n=712)
+    rung = next(rung for rung, tma in spec.TMA_SWAPS.items() if tma.persistent)
+    monkeypatch.setitem(spec.LADDERS, "bfloat16", (rung,))
+    persistent = call(TORCH, "linear", wide)
+    pointer = next(t for t in spec.tilings("bfloat16") if not t.tma and t not in spec.TMA_SWAPS)
+    monkeypatch.setitem(spec.LADDERS, "bfloat16", (pointer,))
+    harness.assert_bitwise_equal(persistent, call(TORCH, "linear", wide), f"persistent TMA vs {pointer}")
 
 
 def test_jax_kernel_ran_jit_and_vmap(rng):
