@@ -130,7 +130,9 @@ PALLAS_ONE_ROW_SWAPS = {_HALF_DECODE[1]: Tiling(16, 16, 8, 1, 12)}  # where M fi
 # (scratch/mm_tma.py, medians of 3): 128x256 persistent, its loop flattened so a tile's loads overlap the last
 # one's epilogue, at 1024 to 4096 tokens: qkv 0.92-0.99 -> 0.98-1.03, o 0.95-0.98 -> 0.98-0.99, gate_up 0.89-0.94
 # -> 0.91-0.99, down 0.99-1.08 -> 1.00-1.10; 64x128 over 4 warps with 8 stages for 128x64: down at 256 tokens
-# 0.84 -> 1.02, o at 256 0.97 -> 1.12, qkv at 128 0.89 -> 0.95.
+# 0.84 -> 1.02, o at 256 0.97 -> 1.12, qkv at 128 0.89 -> 0.95. The persistent kernel runs a last round that would
+# fill at most half the programs as twice as many half-width tiles: gate_up at 512 tokens (448 tiles, the fourth
+# round over 132 SMs 39 % full) 0.88-0.90 -> 0.98 in the bench.
 TMA_SWAPS = {_HALF[0]: Tiling(128, 256, 8, 8, 4, tma=True, persistent=True),
              _HALF[5]: Tiling(64, 128, 8, 4, 8, 0.75, tma=True)}
 
