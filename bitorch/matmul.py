@@ -168,9 +168,9 @@ def _tma_tile(a_desc, b_desc, bias_ptr, out_ptr, M, stride_om, stride_on, m0, n0
 
 @triton.jit(do_not_specialize=["M"])
 def matmul_tma_kernel(a_desc, b_desc, b_half_desc, bias_ptr, out_ptr, M, stride_om, stride_on,
-                      N: tl.constexpr, K: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
-                      BLOCK_K: tl.constexpr, GROUP_M: tl.constexpr, K_TILES: tl.constexpr, HAS_BIAS: tl.constexpr,
-                      PRECISION: tl.constexpr, B_KN: tl.constexpr, PERSISTENT: tl.constexpr):
+                      N: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+                      GROUP_M: tl.constexpr, K_TILES: tl.constexpr, HAS_BIAS: tl.constexpr, PRECISION: tl.constexpr,
+                      B_KN: tl.constexpr, PERSISTENT: tl.constexpr):
     """matmul_kernel's tiles and K order (one matrix, one column block), a and b loaded by TMA descriptors, whose
     out-of-bounds zeros are the masked loads'. b is described as (K, N) with B_KN, else as (N, K) (linear's
     weight). PERSISTENT: the grid's programs walk the tiles in turn, the loops flattened so that the next tile's
@@ -203,7 +203,8 @@ def _tma_ready(t: torch.Tensor) -> bool:
 def _tma_operands(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, bool] | None:
     """(a, b, b_kn): one matrix's a (M, K) and b as (K, N) (b_kn) or as (N, K), each as TMA can describe it; None
     where TMA cannot (a batch, other strides, not Hopper: the pointer kernel then runs the same order)."""
-    if a.shape[0] != 1 or b.shape[0] != 1 or not (_launch.INTERPRET or torch.cuda.get_device_capability(a.device)[0] >= 9):
+    hopper = _launch.INTERPRET or torch.cuda.get_device_capability(a.device)[0] >= 9
+    if a.shape[0] != 1 or b.shape[0] != 1 or not hopper:
         return None
     a2, b2 = a[0], b[0]
     if not _tma_ready(a2):
@@ -222,10 +223,10 @@ def _launch_tma(a: torch.Tensor, b: torch.Tensor, b_kn: bool, bias_arg, has_bias
     b_desc, b_half_desc = (TensorDescriptor.from_tensor(b, [p.block_k, w] if b_kn else [w, p.block_k])
                            for w in (t.block_n, t.block_n // 2))
     _launch.launch(matmul_tma_kernel, (grid,), TensorDescriptor.from_tensor(a, [t.block_m, p.block_k]), b_desc,
-                   b_half_desc, bias_arg, out, m, out.stride(1), out.stride(2), N=n,
-                   K=p.k, BLOCK_M=t.block_m, BLOCK_N=t.block_n, BLOCK_K=p.block_k, GROUP_M=t.group_m,
-                   K_TILES=p.k_tiles, HAS_BIAS=has_bias, PRECISION=p.precision, B_KN=b_kn,
-                   PERSISTENT=t.persistent, num_warps=t.num_warps, num_stages=t.num_stages)
+                   b_half_desc, bias_arg, out, m, out.stride(1), out.stride(2), N=n, BLOCK_M=t.block_m,
+                   BLOCK_N=t.block_n, BLOCK_K=p.block_k, GROUP_M=t.group_m, K_TILES=p.k_tiles, HAS_BIAS=has_bias,
+                   PRECISION=p.precision, B_KN=b_kn, PERSISTENT=t.persistent, num_warps=t.num_warps,
+                   num_stages=t.num_stages)
 
 
 def _steppable(t: torch.Tensor, k_dim: int, block_k: int) -> torch.Tensor:

@@ -382,8 +382,8 @@ def test_tma_tiles():
     """bitorch's TMA swaps: the persistent 128x256 tile for large M, 64x128 where the plan takes 128x64; none
     for fp32 or without tma."""
     down, gate_up = spec.LLAMA3_8B["down"], spec.LLAMA3_8B["gate_up"]
-    assert spec.plan(4096, gate_up[1], gate_up[0], "bfloat16", tma=True).tiling == spec.TMA_SWAPS[spec.LADDERS["bfloat16"][0]]
-    assert spec.plan(4096, gate_up[1], gate_up[0], "bfloat16", tma=True).tiling.persistent
+    large = spec.plan(4096, gate_up[1], gate_up[0], "bfloat16", tma=True).tiling
+    assert large == spec.TMA_SWAPS[spec.LADDERS["bfloat16"][0]] and large.persistent
     swapped = spec.plan(256, down[1], down[0], "float16", tma=True).tiling
     assert swapped.tma and (swapped.block_m, swapped.block_n) == (64, 128)
     assert spec.plan(256, down[1], down[0], "float16").tiling == spec.LADDERS["float16"][5]
