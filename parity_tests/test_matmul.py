@@ -269,17 +269,23 @@ def test_bad_input_names_the_argument(backend, rng, case):
     harness.assert_bad_call_names_argument(_bad_calls(backend, rng), case, BAD_CASES)
 
 
+def torch_kernels_run(fn):
+    """fn()'s result and the bitorch kernels it launched, with their counts."""
+    from bitorch import _launch
+
+    before = dict(_launch.launches)
+    out = fn()
+    return out, {k: v - before.get(k, 0) for k, v in _launch.launches.items() if v != before.get(k, 0)}
+
+
 def test_torch_kernel_ran_and_custom_op_traces(rng):
     import torch
 
     import bitorch as ops
-    from bitorch import _launch
 
     inputs = arrays(rng, "float32", m=5, k=LONG_K, n=LONG_N)
     x, w, bias = (TORCH.asarray(inputs[k]) for k in ("a", "_w", "_bias"))
-    before = dict(_launch.launches)
-    ops.linear(x, w, bias)
-    ran = {k: v - before.get(k, 0) for k, v in _launch.launches.items() if v != before.get(k, 0)}
+    _, ran = torch_kernels_run(lambda: ops.linear(x, w, bias))
     assert ran == {"matmul_kernel": 1}, ran
     small = arrays(rng, "float32", m=3, k=64, n=32)
     xs, ws, bs = (TORCH.asarray(small[k]) for k in ("a", "_w", "_bias"))
@@ -294,8 +300,6 @@ def test_torch_tma_kernel_where_operands_allow(rng, monkeypatch):
     """A TMA rung runs matmul_tma_kernel for operands with unit last strides and 16-byte rows (b either way
     round), and the pointer kernel, with the same bits, for others (a transposed, rows of 129 elements);
     the persistent one's half-width last round gives the same bits too."""
-    from bitorch import _launch
-
     monkeypatch.setattr(spec, "DECODE_MAX_M", 0)
     inputs = arrays(rng, "bfloat16", m=3, k=LONG_K, n=LONG_N)
     odd = arrays(rng, "bfloat16", m=3)
@@ -303,9 +307,7 @@ def test_torch_tma_kernel_where_operands_allow(rng, monkeypatch):
         monkeypatch.setitem(spec.LADDERS, "bfloat16", (rung,))
         for op, data, kernel in (("linear", inputs, "matmul_tma_kernel"), ("matmul", inputs, "matmul_tma_kernel"),
                                  ("linear", odd, "matmul_kernel")):
-            before = dict(_launch.launches)
-            out = call(TORCH, op, data)
-            ran = {k: v - before.get(k, 0) for k, v in _launch.launches.items() if v != before.get(k, 0)}
+            out, ran = torch_kernels_run(lambda: call(TORCH, op, data))
             assert ran == {kernel: 1}, (rung, op, ran)
             assert_within(out, *exact_and_bound(data, "bfloat16"), f"{op}, {rung}")
         a_t = TORCH.asarray(np.ascontiguousarray(inputs["a"].T)).t()  # a (M, K) with unit stride along M
