@@ -30,7 +30,7 @@ N, K, dtype) gives decode (M <= DECODE_MAX_M) the widest tile of DECODE_TILES
 that still spreads the weight's columns over every SM, and larger M the tile of
 LADDERS with the least estimated time: waves of WAVE programs times the tile's
 area over its measured rate (bijax swaps a few for its own: PALLAS_SWAPS, and
-bitorch two for TMA kernels on Hopper: TMA_SWAPS). A
+bitorch most for TMA kernels on Hopper: TMA_SWAPS). A
 tile may be two column blocks side by side (BLOCK_N + BLOCK_N2, each with its own accumulator):
 widths such as 192 that Triton's power-of-two blocks cannot take, chosen when
 they fit the output into fewer waves.
@@ -124,17 +124,24 @@ LADDERS = {"bfloat16": _HALF, "float16": _HALF, "float32": _FP32, "tf32": _FP32}
 PALLAS_SWAPS = {_HALF_DECODE[1]: Tiling(16, 32, 8, 2, 8), _HALF[5]: Tiling(128, 64, 8, 4, 8, 0.75)}
 PALLAS_ONE_ROW_SWAPS = {_HALF_DECODE[1]: Tiling(16, 16, 8, 1, 12)}  # where M fits in one row tile
 
-# bitorch swaps two rungs for TMA kernels (plan(..., tma=True)) where its operands allow TMA descriptors (unit
+# bitorch swaps its rungs for TMA kernels (plan(..., tma=True)) where its operands allow TMA descriptors (unit
 # stride along the last dim, 16-byte rows) on a Hopper GPU: the out-of-bounds zeros of TMA are the masked loads'
 # zeros and the MMA is the same, so the bits are too (test_tilings_agree). H200, bf16, cuBLAS time over ours
-# (scratch/mm_tma.py, medians of 3): 128x256 persistent, its loop flattened so a tile's loads overlap the last
-# one's epilogue, at 1024 to 4096 tokens: qkv 0.92-0.99 -> 0.98-1.03, o 0.95-0.98 -> 0.98-0.99, gate_up 0.89-0.94
-# -> 0.91-0.99, down 0.99-1.08 -> 1.00-1.10; 64x128 over 4 warps with 8 stages for 128x64: down at 256 tokens
-# 0.84 -> 1.02, o at 256 0.97 -> 1.12, qkv at 128 0.89 -> 0.95. The persistent kernel runs a last round that would
+# (scratch/mm_tma.py, scratch/mm_n2.py, medians of 3): 128x256 persistent, its loop flattened so a tile's loads
+# overlap the last one's epilogue, at 1024 to 4096 tokens: qkv 0.92-0.99 -> 0.98-1.03, o 0.95-0.98 -> 0.98-0.99,
+# gate_up 0.89-0.94 -> 0.91-0.99, down 0.99-1.08 -> 1.00-1.10; the persistent kernel runs a last round that would
 # fill at most half the programs as twice as many half-width tiles: gate_up at 512 tokens (448 tiles, the fourth
-# round over 132 SMs 39 % full) 0.88-0.90 -> 0.98 in the bench.
+# round over 132 SMs 39 % full) 0.88-0.90 -> 0.98 in the bench. 128x(128+64) over 4 warps with 5 stages: qkv at
+# 512 0.87 -> 1.00 (8 warps: 0.93). 128x128 over 4 warps with 5 stages, persistent: qkv at 1024 0.93 -> 0.99
+# (not persistent 0.96), down and o at 512 0.96 -> 0.98 (not persistent). 64x(128+64) with 7 stages: qkv at 256
+# 0.95 -> 0.98. 64x128 over 4 warps with 8 stages for 128x64: down at 256 0.84 -> 1.02, o at 256 0.97 -> 1.12,
+# qkv at 128 0.89 -> 0.95. 64x64 with 12 stages: down at 128 0.92 -> 0.99, o at 128 0.98 -> 1.00.
 TMA_SWAPS = {_HALF[0]: Tiling(128, 256, 8, 8, 4, tma=True, persistent=True),
-             _HALF[5]: Tiling(64, 128, 8, 4, 8, 0.75, tma=True)}
+             _HALF[1]: Tiling(128, 128, 8, 4, 5, 0.8, 64, tma=True),
+             _HALF[2]: Tiling(128, 128, 8, 4, 5, 0.85, tma=True, persistent=True),
+             _HALF[4]: Tiling(64, 128, 8, 4, 7, 0.75, 64, tma=True),
+             _HALF[5]: Tiling(64, 128, 8, 4, 8, 0.75, tma=True),
+             _HALF[6]: Tiling(64, 64, 8, 4, 12, 0.6, tma=True)}
 
 # Limits: Pallas' Triton lowering indexes with int32; grid axes 1 and 2 hold at most 65535.
 MAX_ELEMENTS = 2**31 - 1

@@ -2,9 +2,9 @@
 
 The reduction order is bispec.matmul's: K tiles of BLOCK_K[dtype] summed
 ascending into one fp32 accumulator. plan(M, N, K, dtype) picks the output tile
-for the shape (the same bits for every tile). On Hopper two of its tiles load
-one matrix's operands by TMA descriptors instead (matmul_tma_kernel, the larger
-one persistent: bispec.matmul.TMA_SWAPS), where their layout allows.
+for the shape (the same bits for every tile). On Hopper most of its tiles load
+one matrix's operands by TMA descriptors instead (matmul_tma_kernel, the two
+largest persistent: bispec.matmul.TMA_SWAPS), where their layout allows.
 
 Operands may have any strides (transposed, sliced, expanded): the kernels take
 them as arguments, so nothing is copied; linear hands the weight (N, K) in as
@@ -154,43 +154,60 @@ def matmul_kernel(a_ptr, b_ptr, bias_ptr, out_ptr, M, stride_ab, stride_am, stri
 
 
 @triton.jit
-def _tma_tile(a_desc, b_desc, bias_ptr, out_ptr, M, stride_om, stride_on, m0, n0, N: tl.constexpr,
-              BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, K_TILES: tl.constexpr,
-              HAS_BIAS: tl.constexpr, PRECISION: tl.constexpr, B_KN: tl.constexpr):
-    """The (BLOCK_M, BLOCK_N) output tile at (m0, n0): the K tiles in ascending order into one accumulator."""
+def _tma_b(b_desc, t, n0, BLOCK_K: tl.constexpr, B_KN: tl.constexpr):
+    """K tile t of b's columns from n0, as (BLOCK_K, the descriptor's width)."""
+    return b_desc.load([t * BLOCK_K, n0]) if B_KN else tl.trans(b_desc.load([n0, t * BLOCK_K]))
+
+
+@triton.jit
+def _tma_tile(a_desc, b_desc, b2_desc, bias_ptr, out_ptr, M, stride_om, stride_on, m0, n0, N: tl.constexpr,
+              BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_N2: tl.constexpr, BLOCK_K: tl.constexpr,
+              K_TILES: tl.constexpr, HAS_BIAS: tl.constexpr, PRECISION: tl.constexpr, B_KN: tl.constexpr):
+    """The output tile at (m0, n0), BLOCK_N columns (b_desc) and BLOCK_N2 beside them (b2_desc) when not 0: the
+    K tiles in ascending order into one accumulator per column block."""
     acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+    if BLOCK_N2 > 0:
+        acc2 = tl.zeros((BLOCK_M, BLOCK_N2), dtype=tl.float32)
     for t in range(0, K_TILES):
-        b = b_desc.load([t * BLOCK_K, n0]) if B_KN else tl.trans(b_desc.load([n0, t * BLOCK_K]))
-        acc = _dot_acc(acc, a_desc.load([m0, t * BLOCK_K]), b, PRECISION)
+        a = a_desc.load([m0, t * BLOCK_K])
+        acc = _dot_acc(acc, a, _tma_b(b_desc, t, n0, BLOCK_K, B_KN), PRECISION)
+        if BLOCK_N2 > 0:
+            acc2 = _dot_acc(acc2, a, _tma_b(b2_desc, t, n0 + BLOCK_N, BLOCK_K, B_KN), PRECISION)
     offs_m, offs_n = m0 + tl.arange(0, BLOCK_M), n0 + tl.arange(0, BLOCK_N)
     _epilogue(acc, bias_ptr, out_ptr, 0, offs_m, offs_n, offs_m < M, offs_n < N, 0, stride_om, stride_on, HAS_BIAS)
+    if BLOCK_N2 > 0:
+        offs_n2 = n0 + BLOCK_N + tl.arange(0, BLOCK_N2)
+        _epilogue(acc2, bias_ptr, out_ptr, 0, offs_m, offs_n2, offs_m < M, offs_n2 < N, 0, stride_om, stride_on,
+                  HAS_BIAS)
 
 
 @triton.jit(do_not_specialize=["M"])
-def matmul_tma_kernel(a_desc, b_desc, b_half_desc, bias_ptr, out_ptr, M, stride_om, stride_on,
-                      N: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
-                      GROUP_M: tl.constexpr, K_TILES: tl.constexpr, HAS_BIAS: tl.constexpr, PRECISION: tl.constexpr,
-                      B_KN: tl.constexpr, PERSISTENT: tl.constexpr):
-    """matmul_kernel's tiles and K order (one matrix, one column block), a and b loaded by TMA descriptors, whose
-    out-of-bounds zeros are the masked loads'. b is described as (K, N) with B_KN, else as (N, K) (linear's
-    weight). PERSISTENT: the grid's programs walk the tiles in turn, the loops flattened so that the next tile's
-    loads overlap this one's epilogue; a last round that would fill at most half the programs is run as twice
-    as many half-width tiles (b_half_desc), so that it takes about half as long. Else a program per tile."""
-    tiles = tl.cdiv(M, BLOCK_M) * ((N + BLOCK_N - 1) // BLOCK_N)
+def matmul_tma_kernel(a_desc, b_desc, b_side_desc, bias_ptr, out_ptr, M, stride_om, stride_on,
+                      N: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_N2: tl.constexpr,
+                      BLOCK_K: tl.constexpr, GROUP_M: tl.constexpr, K_TILES: tl.constexpr, HAS_BIAS: tl.constexpr,
+                      PRECISION: tl.constexpr, B_KN: tl.constexpr, PERSISTENT: tl.constexpr):
+    """matmul_kernel's tiles and K order (one matrix), a and b loaded by TMA descriptors, whose out-of-bounds
+    zeros are the masked loads'. b is described as (K, N) with B_KN, else as (N, K) (linear's weight); a second
+    column block (BLOCK_N2) comes through b_side_desc. PERSISTENT (one column block): the grid's programs walk
+    the tiles in turn, the loops flattened so that the next tile's loads overlap this one's epilogue; a last
+    round that would fill at most half the programs is run as twice as many half-width tiles (b_side_desc), so
+    that it takes about half as long. Else a program per tile."""
+    WIDTH: tl.constexpr = BLOCK_N + BLOCK_N2
+    tiles = tl.cdiv(M, BLOCK_M) * ((N + WIDTH - 1) // WIDTH)
     programs = tl.num_programs(0)
     whole = tiles
     if PERSISTENT:
         last = tiles % programs
         whole = tiles - last if 2 * last <= programs else tiles
     for tile in tl.range(tl.program_id(0), whole, programs, flatten=PERSISTENT):
-        pid_m, pid_n = _tile(tile, M, N, BLOCK_M, BLOCK_N, GROUP_M)
-        _tma_tile(a_desc, b_desc, bias_ptr, out_ptr, M, stride_om, stride_on, pid_m * BLOCK_M, pid_n * BLOCK_N, N,
-                  BLOCK_M, BLOCK_N, BLOCK_K, K_TILES, HAS_BIAS, PRECISION, B_KN)
+        pid_m, pid_n = _tile(tile, M, N, BLOCK_M, WIDTH, GROUP_M)
+        _tma_tile(a_desc, b_desc, b_side_desc, bias_ptr, out_ptr, M, stride_om, stride_on, pid_m * BLOCK_M,
+                  pid_n * WIDTH, N, BLOCK_M, BLOCK_N, BLOCK_N2, BLOCK_K, K_TILES, HAS_BIAS, PRECISION, B_KN)
     if PERSISTENT:
         for half in tl.range(tl.program_id(0), 2 * (tiles - whole), programs):
             pid_m, pid_n = _tile(whole + half // 2, M, N, BLOCK_M, BLOCK_N, GROUP_M)
-            _tma_tile(a_desc, b_half_desc, bias_ptr, out_ptr, M, stride_om, stride_on, pid_m * BLOCK_M,
-                      pid_n * BLOCK_N + (half % 2) * (BLOCK_N // 2), N, BLOCK_M, BLOCK_N // 2, BLOCK_K, K_TILES,
+            _tma_tile(a_desc, b_side_desc, b_side_desc, bias_ptr, out_ptr, M, stride_om, stride_on, pid_m * BLOCK_M,
+                      pid_n * BLOCK_N + (half % 2) * (BLOCK_N // 2), N, BLOCK_M, BLOCK_N // 2, 0, BLOCK_K, K_TILES,
                       HAS_BIAS, PRECISION, B_KN)
 
 
@@ -220,12 +237,13 @@ def _launch_tma(a: torch.Tensor, b: torch.Tensor, b_kn: bool, bias_arg, has_bias
     m, n = out.shape[1:]
     tiles = t.programs(m, n)
     grid = min(tiles, _launch.multiprocessors(a) or 2) if t.persistent else tiles  # (2: the interpreter)
-    b_desc, b_half_desc = (TensorDescriptor.from_tensor(b, [p.block_k, w] if b_kn else [w, p.block_k])
-                           for w in (t.block_n, t.block_n // 2))
+    side = t.block_n2 or t.block_n // 2  # the second column block, or the persistent kernel's half-width tiles
+    b_desc, b_side_desc = (TensorDescriptor.from_tensor(b, [p.block_k, w] if b_kn else [w, p.block_k])
+                           for w in (t.block_n, side))
     _launch.launch(matmul_tma_kernel, (grid,), TensorDescriptor.from_tensor(a, [t.block_m, p.block_k]), b_desc,
-                   b_half_desc, bias_arg, out, m, out.stride(1), out.stride(2), N=n, BLOCK_M=t.block_m,
-                   BLOCK_N=t.block_n, BLOCK_K=p.block_k, GROUP_M=t.group_m, K_TILES=p.k_tiles, HAS_BIAS=has_bias,
-                   PRECISION=p.precision, B_KN=b_kn, PERSISTENT=t.persistent, num_warps=t.num_warps,
+                   b_side_desc, bias_arg, out, m, out.stride(1), out.stride(2), N=n, BLOCK_M=t.block_m,
+                   BLOCK_N=t.block_n, BLOCK_N2=t.block_n2, BLOCK_K=p.block_k, GROUP_M=t.group_m, K_TILES=p.k_tiles,
+                   HAS_BIAS=has_bias, PRECISION=p.precision, B_KN=b_kn, PERSISTENT=t.persistent, num_warps=t.num_warps,
                    num_stages=t.num_stages)
 
 

@@ -382,7 +382,8 @@ def test_pallas_tiles():
 
 def test_tma_tiles():
     """bitorch's TMA swaps: the persistent 128x256 tile for large M, 64x128 where the plan takes 128x64; none
-    for fp32 or without tma."""
+    for fp32 or without tma. A persistent tile has one column block (its last round halves it)."""
+    assert not any(t.persistent and t.block_n2 for t in spec.TMA_SWAPS.values())
     down, gate_up = spec.LLAMA3_8B["down"], spec.LLAMA3_8B["gate_up"]
     large = spec.plan(4096, gate_up[1], gate_up[0], "bfloat16", tma=True).tiling
     assert large == spec.TMA_SWAPS[spec.LADDERS["bfloat16"][0]] and large.persistent
