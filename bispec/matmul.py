@@ -120,8 +120,12 @@ LADDERS = {"bfloat16": _HALF, "float16": _HALF, "float32": _FP32, "tf32": _FP32}
 #   8 tokens: o 11.7 and 11.6 against 12.6 and 12.8 us, qkv 14.6 and 14.5 against 15.3 and 15.3, down 33.5 and
 #   31.6 against 39.4 and 39.5 (bitorch: o 11.7 against its 11.3, down 33.9 against 32.5; at 32 tokens, two
 #   row tiles, far slower);
-#   128x64 over 4 warps, not 8: qkv at 128 tokens 18.4 against 20.6 us, o at 256 19.3 against 20.8.
-PALLAS_SWAPS = {_HALF_DECODE[1]: Tiling(16, 32, 8, 2, 8), _HALF[5]: Tiling(128, 64, 8, 4, 8, 0.75)}
+#   128x64 over 4 warps, not 8: qkv at 128 tokens 18.4 against 20.6 us, o at 256 19.3 against 20.8; then
+#   64x128 over 4 warps (scratch/mm_pallas.py): o at 256 18.1 against 19.0 us, down at 256 63.0 against 65.1;
+#   128x128 over 4 warps: qkv at 1024 75.9 against 82.2 us; 128x(128+64) over 4 warps with 5 stages: qkv at 512
+#   42.5 against 43.4 us.
+PALLAS_SWAPS = {_HALF_DECODE[1]: Tiling(16, 32, 8, 2, 8), _HALF[1]: Tiling(128, 128, 8, 4, 5, 0.8, 64),
+                _HALF[2]: Tiling(128, 128, 8, 4, 5, 0.85), _HALF[5]: Tiling(64, 128, 8, 4, 8, 0.75)}
 PALLAS_ONE_ROW_SWAPS = {_HALF_DECODE[1]: Tiling(16, 16, 8, 1, 12)}  # where M fits in one row tile
 
 # bitorch swaps its rungs for TMA kernels (plan(..., tma=True)) where its operands allow TMA descriptors (unit

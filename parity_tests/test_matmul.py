@@ -365,7 +365,7 @@ def test_spec_reduction_order_ignores_m():
 
 
 def test_pallas_tiles():
-    """bijax swaps bitorch's narrow decode tile and 128x64 rung for its own, and takes a 1-warp narrow tile
+    """bijax swaps bitorch's narrow decode tile and a few rungs for its own, and takes a 1-warp narrow tile
     where the decode tile is one row tile; every one of them is among the tiles test_tilings_agree runs."""
     narrow = spec.DECODE_TILES["bfloat16"][-1]
     down, o = spec.LLAMA3_8B["down"], spec.LLAMA3_8B["o"]
