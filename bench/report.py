@@ -19,8 +19,9 @@ def provenance() -> dict:
     sha = os.environ.get("BI_GIT_SHA", "")  # set by the caller: a copied tree's .git may lag its files
     if not sha:
         try:
-            sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                 cwd=os.path.dirname(__file__)).stdout.strip()
+            # "-dirty" when the files differ from that commit (such as a tree copied over a stale .git)
+            sha = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=7"], capture_output=True,
+                                 text=True, cwd=os.path.dirname(__file__)).stdout.strip()
         except OSError:
             pass
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"CPU ({platform.processor() or platform.machine()}), interpreters: NOT GPU times"
