@@ -12,6 +12,8 @@ from jax.experimental import pallas as pl
 from jax.experimental.pallas import triton as plgpu
 
 INTERPRET = jax.default_backend() != "gpu"
+# Hopper (sm_90): the Mosaic GPU matmul's wgmma (bijax/matmul_mosaic.py) runs there and nowhere else.
+HOPPER = not INTERPRET and getattr(jax.devices()[0], "compute_capability", "") == "9.0"
 
 
 def pallas_call(kernel, *, name: str, grid, in_specs, out_specs, out_shape, num_warps: int, num_stages: int = 1,

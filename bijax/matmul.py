@@ -8,7 +8,9 @@ Each program indexes its tile of whole-array refs with pl.ds and masked
 plgpu loads/stores, as the Triton kernels do with pointers; the batch axis is
 a grid axis whose block dimension is squeezed. linear reads the weight in its
 (N, K) layout and contracts both operands' last axes (the lowering transposes
-the tile). jit and vmap apply as to any pallas_call (vmap adds a grid axis).
+the tile). jit and vmap apply as to any pallas_call (vmap adds a grid axis). On Hopper,
+bf16/fp16 matmul and linear without bias run bijax/matmul_mosaic.py's kernel
+where its tile fits (the same bits).
 """
 from __future__ import annotations
 
@@ -22,16 +24,7 @@ from jax.experimental.pallas import triton as plgpu
 
 from bispec import common
 from bispec import matmul as spec
-from bijax import _launch
-
-
-def _tile(pid, m: int, n: int, block_m: int, width: int, group_m: int):
-    """Grouped tile order (bispec.matmul.tile_of)."""
-    tiles_m, tiles_n = common.cdiv(m, block_m), common.cdiv(n, width)
-    per_group = group_m * tiles_n
-    first_m = (pid // per_group) * group_m
-    rows = jnp.minimum(tiles_m - first_m, group_m)
-    return first_m + (pid % per_group) % rows, (pid % per_group) // rows
+from bijax import _launch, matmul_mosaic
 
 
 def _dot_acc(acc, a, b, *, weight_nk: bool, precision):
@@ -85,7 +78,8 @@ def _matmul_kernel(a_ref, b_ref, *refs, m, n, p: spec.Plan, weight_nk, precision
     (bitorch's matmul_kernel)."""
     bias_ref, out_ref = refs if has_bias else (None, refs[0])
     t = p.tiling
-    pid_m, pid_n = _tile(pl.program_id(0), m, n, t.block_m, t.width, t.group_m)
+    pid_m, pid_n = spec.tile_of(pl.program_id(0), common.cdiv(m, t.block_m), common.cdiv(n, t.width), t.group_m,
+                                 jnp.minimum)
     blocks = [_Tile(pid_m, pid_n * t.width, m, n, t.block_m, t.block_n)]
     if t.block_n2:
         blocks.append(_Tile(pid_m, pid_n * t.width + t.block_n, m, n, t.block_m, t.block_n2))
@@ -104,8 +98,11 @@ def _run(a, b, bias, *, weight_nk: bool, allow_tf32: bool, shared_b: bool):
     """a (B, M, K) @ b (B or 1, K, N), or b (1, N, K) with weight_nk, [+ bias] -> (B, M, N)."""
     batch, m, k = a.shape
     n = b.shape[1] if weight_nk else b.shape[2]
-    p = spec.plan(m, n, k, common.dtype_name(a.dtype), allow_tf32, pallas=True)
+    mosaic = _launch.HOPPER and batch == 1 and bias is None
+    p = spec.plan(m, n, k, common.dtype_name(a.dtype), allow_tf32, pallas=True, mosaic=mosaic)
     t = p.tiling
+    if t.mosaic:
+        return matmul_mosaic.matmul2d(a[0], b[0], p, weight_nk=weight_nk, sms=_launch.multiprocessors())[None]
     precision = lax.Precision.HIGH if p.precision == "tf32" else lax.Precision.HIGHEST  # HIGH lowers to TF32
     a_spec = pl.BlockSpec((None, m, k), lambda i, bt: (bt, 0, 0))
     b_spec = pl.BlockSpec((None, *b.shape[1:]), (lambda i, bt: (0, 0, 0)) if shared_b else (lambda i, bt: (bt, 0, 0)))

@@ -29,8 +29,9 @@ The output tile (BLOCK_M, BLOCK_N, warps, stages) may change with M: plan(M,
 N, K, dtype) gives decode (M <= DECODE_MAX_M) the widest tile of DECODE_TILES
 that still spreads the weight's columns over every SM, and larger M the tile of
 LADDERS with the least estimated time: waves of WAVE programs times the tile's
-area over its measured rate (bijax swaps a few for its own: PALLAS_SWAPS, and
-bitorch most for TMA kernels on Hopper: TMA_SWAPS). A
+area over its measured rate (bijax swaps a few for its own: PALLAS_SWAPS, and on
+Hopper most for its Mosaic GPU kernel: MOSAIC_SWAPS; bitorch most for TMA kernels
+on Hopper: TMA_SWAPS). A
 tile may be two column blocks side by side (BLOCK_N + BLOCK_N2, each with its own accumulator):
 widths such as 192 that Triton's power-of-two blocks cannot take, chosen when
 they fit the output into fewer waves.
@@ -83,6 +84,7 @@ class Tiling:
     block_n2: int = 0  # a second column block beside the first (own accumulator): widths that are no power of 2
     tma: bool = False         # bitorch on Hopper: operands loaded by TMA descriptors (TMA_SWAPS)
     persistent: bool = False  # with tma: a program per SM walks the tiles in the same order
+    mosaic: bool = False      # bijax on Hopper: the Mosaic GPU kernel; num_warps its compute warps (4 a warpgroup)
 
     @property
     def width(self) -> int:
@@ -147,6 +149,28 @@ TMA_SWAPS = {_HALF[0]: Tiling(128, 256, 8, 8, 4, tma=True, persistent=True),
              _HALF[5]: Tiling(64, 128, 8, 4, 8, 0.75, tma=True),
              _HALF[6]: Tiling(64, 64, 8, 4, 12, 0.6, tma=True)}
 
+# bijax swaps rungs for its Mosaic GPU kernel (bijax/matmul_mosaic.py: TMA loads, a memory warpgroup, one to
+# three compute warpgroups side by side along N) on Hopper, for bf16/fp16 matmul and linear without bias where
+# mosaic_fits: the same wgmma in the same K order, so bitorch's bits (equal at every probed point). H200,
+# bijax time over bitorch's, Triton lowering -> Mosaic (scratch/mm_mosaic2.py, medians of 3):
+#   128x256 over 2 compute warpgroups, 4 stages: down at 1024 and 4096 tokens 1.11 and 1.04 -> 1.00 and 0.94,
+#     gate_up at 512 and 4096 1.16 and 1.04 -> 1.08 and 0.97 (128x128 with 6 stages: 1.05 and 1.11);
+#   128x(128+64) as 128x192 over 3: qkv at 512 1.21 -> 0.97;  128x128 over 2, 6 stages: down at 512 1.16 -> 1.01,
+#     qkv at 1024 1.09 -> 1.02;  64x(128+64) as 64x192 over 3, 6 stages: qkv at 256 1.13 -> 1.02;
+#   128x64 as 64x128 over 1, 8 stages: down at 256 1.33 -> 0.98, o at 256 1.15 -> 0.97 (over 2: 1.01, 1.00);
+#   64x64 over 1, 12 stages: down at 128 1.15 -> 1.05.
+MOSAIC_SWAPS = {_HALF[0]: Tiling(128, 256, 8, 8, 4, mosaic=True), _HALF[1]: Tiling(128, 192, 8, 12, 4, mosaic=True),
+                _HALF[2]: Tiling(128, 128, 8, 8, 6, mosaic=True), _HALF[4]: Tiling(64, 192, 8, 12, 6, mosaic=True),
+                _HALF[5]: Tiling(64, 128, 8, 4, 8, mosaic=True), _HALF[6]: Tiling(64, 64, 8, 4, 12, mosaic=True)}
+
+
+def mosaic_fits(t: Tiling, m: int, n: int, k: int) -> bool:
+    """The Mosaic kernel has no edge masks: its tile must divide the output and BLOCK_K the K dimension; each
+    compute warpgroup's columns are whole 128-byte swizzle spans (64 bf16/fp16)."""
+    return m % t.block_m == 0 and n % t.block_n == 0 and k % BLOCK_K["bfloat16"] == 0 \
+        and (t.block_n // (t.num_warps // 4)) % 64 == 0
+
+
 # Limits: Pallas' Triton lowering indexes with int32; grid axes 1 and 2 hold at most 65535.
 MAX_ELEMENTS = 2**31 - 1
 MAX_BATCH = 65535
@@ -182,9 +206,10 @@ def precision_key(dtype: str, allow_tf32: bool) -> str:
 
 
 def plan(m: int, n: int, k: int, dtype: str, allow_tf32: bool = False, pallas: bool = False,
-         tma: bool = False) -> Plan:
+         tma: bool = False, mosaic: bool = False) -> Plan:
     """The K tiling (from K and the dtype alone: the reduction order) and the output tile for this M
-    (pallas: bijax's, which may differ; tma: bitorch's where TMA can load its operands; the bits do not)."""
+    (pallas: bijax's, which may differ; tma: bitorch's where TMA can load its operands; mosaic, with pallas:
+    bijax's Mosaic GPU tile where one fits; the bits do not)."""
     key = precision_key(common.dtype_name(dtype), allow_tf32)
     if m <= DECODE_MAX_M:
         tiling = next((t for t in DECODE_TILES[key] if common.cdiv(n, t.width) >= WAVE), DECODE_TILES[key][-1])
@@ -192,7 +217,10 @@ def plan(m: int, n: int, k: int, dtype: str, allow_tf32: bool = False, pallas: b
         def cost(t: Tiling) -> float:
             return common.cdiv(t.programs(m, n), WAVE) * t.block_m * t.width / t.rate
         tiling = min(LADDERS[key], key=cost)  # min keeps the first (largest) of equal costs
-    if pallas:
+    mosaic_tile = MOSAIC_SWAPS.get(tiling) if mosaic and key in ("bfloat16", "float16") else None
+    if pallas and mosaic_tile and mosaic_fits(mosaic_tile, m, n, k):
+        tiling = mosaic_tile
+    elif pallas:
         tiling = pallas_tile(tiling, m)
     elif tma:
         tiling = TMA_SWAPS.get(tiling, tiling)
@@ -210,14 +238,17 @@ def tilings(key: str) -> tuple[Tiling, ...]:
     """Every output tile plan() may pick for a precision key, in either framework."""
     own = (*LADDERS[key], *DECODE_TILES[key])
     swaps = tuple(pallas_tile(t, m) for t in own for m in (1, DECODE_MAX_M)) + tuple(TMA_SWAPS.get(t, t) for t in own)
+    if key in ("bfloat16", "float16"):
+        swaps += tuple(MOSAIC_SWAPS.get(t, t) for t in own)
     return tuple(dict.fromkeys(own + swaps))
 
 
-def tile_of(pid: int, tiles_m: int, tiles_n: int, group_m: int) -> tuple[int, int]:
-    """Grouped tile order: program pid -> (row tile, column tile). Both kernels use this formula."""
+def tile_of(pid, tiles_m: int, tiles_n: int, group_m: int, minimum=min):
+    """Grouped tile order: program pid -> (row tile, column tile). Every kernel uses this formula (a traced pid
+    with its framework's minimum)."""
     per_group = group_m * tiles_n
     first_m = (pid // per_group) * group_m
-    rows = min(tiles_m - first_m, group_m)
+    rows = minimum(tiles_m - first_m, group_m)
     return first_m + (pid % per_group) % rows, (pid % per_group) // rows
 
 

@@ -103,7 +103,8 @@ def test_tilings_agree(backend, rng, monkeypatch, dtype):
     """Every tile of the ladder gives the same bits on the same inputs (the contract lets the tile follow M)."""
     assert all(t.width < WIDE_N for t in spec.tilings(dtype) if t.block_n2)
     inputs = arrays(rng, dtype, m=5, k=LONG_K, n=WIDE_N)  # 16-byte rows: bitorch's TMA tiles run as TMA kernels
-    ladder = [t for t in spec.tilings(dtype) if backend is TORCH or not t.tma]  # (TMA: bitorch's alone)
+    # (TMA: bitorch's alone; Mosaic: bijax's where the tile divides the shape, test_jax_mosaic_kernel_on_hopper)
+    ladder = [t for t in spec.tilings(dtype) if not t.mosaic and (backend is TORCH or not t.tma)]
     monkeypatch.setattr(spec, "DECODE_MAX_M", 0)
     monkeypatch.setattr(spec, "PALLAS_SWAPS", {})  # bijax runs each tile as forced
     monkeypatch.setattr(spec, "PALLAS_ONE_ROW_SWAPS", {})
@@ -348,6 +349,75 @@ def test_jax_kernel_ran_jit_and_vmap(rng):
     assert harness.cuda_lowering(lambda x: bijax.linear(x, w, bias), x).count("__gpu$xla.gpu.triton") == 1
     assert "__gpu$xla.gpu.triton" in harness.cuda_lowering(lambda a, b: bijax.bmm(a, b, allow_tf32=True),
                                                   x3.astype("float32"), x3.astype("float32").transpose(0, 2, 1))
+
+
+def _mosaic_rungs():
+    return [pytest.param(rung, id=f"{rung.block_m}x{rung.width}") for rung in spec.MOSAIC_SWAPS]
+
+
+@pytest.mark.parametrize("rung", _mosaic_rungs())
+def test_jax_mosaic_kernel_interpreted(rng, rung):
+    """bijax's Mosaic GPU kernel through Mosaic GPU's CPU interpreter (the (K, N) layout: it has no transposed
+    operand): every tile of a two-by-two grid over three programs written once, within the spec's bound."""
+    interpret = pytest.importorskip("jax._src.pallas.mosaic_gpu.interpret.params")
+    from bijax import matmul_mosaic
+
+    t = spec.MOSAIC_SWAPS[rung]
+    if t.block_m == 128 and t.num_warps == 12:
+        pytest.skip("Mosaic GPU's interpreter (jax 0.10.2) never finishes a 128-row tile over 3 warpgroups; "
+                    "test_jax_mosaic_kernel_on_hopper runs it")
+    k = 3 * spec.BLOCK_K["bfloat16"]
+    inputs = arrays(rng, "bfloat16", m=2 * t.block_m, k=k, n=2 * t.block_n, bias=False)
+    out = matmul_mosaic.matmul2d(JAX.asarray(inputs["a"]), JAX.asarray(np.ascontiguousarray(inputs["_w"].T)),
+                                 spec.Plan(t, k, spec.BLOCK_K["bfloat16"], "ieee"), weight_nk=False, sms=3,
+                                 interpret=interpret.InterpretGPUParams())
+    assert_within(JAX.numpy(out), *exact_and_bound(inputs, "bfloat16"), f"Mosaic {t}")
+
+
+def test_mosaic_tiles():
+    """bijax's Mosaic tiles: taken with mosaic=True (Hopper, no bias, one matrix) where the tile divides the
+    shape, for bf16 and fp16 alone; the Triton-lowering tile elsewhere."""
+    for m, (k, n) in [(m, kn) for m in (128, 256, 512, 1024, 4096) for kn in spec.LLAMA3_8B.values()]:
+        rung = spec.plan(m, n, k, "bfloat16").tiling
+        got = spec.plan(m, n, k, "float16", pallas=True, mosaic=True).tiling
+        assert got == spec.MOSAIC_SWAPS.get(rung, spec.pallas_tile(rung, m)), (m, k, n)
+        assert spec.plan(m, n, k, "bfloat16", pallas=True).tiling == spec.pallas_tile(rung, m)
+        assert not spec.plan(m, n, k, "float32", pallas=True, mosaic=True).tiling.mosaic
+    assert all(t.mosaic and t in spec.tilings("bfloat16") for t in spec.MOSAIC_SWAPS.values())
+    k, n = spec.LLAMA3_8B["down"]
+    assert spec.plan(4096, n, k, "bfloat16", pallas=True, mosaic=True).tiling.mosaic
+    assert not spec.plan(4095, n, k, "bfloat16", pallas=True, mosaic=True).tiling.mosaic  # M not a multiple
+    assert not spec.plan(4096, n, 1000, "bfloat16", pallas=True, mosaic=True).tiling.mosaic  # K not a multiple of 64
+    assert not spec.plan(4096, 4000, k, "bfloat16", pallas=True, mosaic=True).tiling.mosaic  # N not one of the tile
+
+
+@pytest.mark.skipif(not harness.ON_GPU, reason="Hopper GPU only")
+@pytest.mark.parametrize("rung", _mosaic_rungs())
+def test_jax_mosaic_kernel_on_hopper(rng, monkeypatch, rung):
+    """On Hopper each Mosaic tile runs (its kernel in the jaxpr) and gives the bits of the Triton-lowering tile and
+    of bitorch, for linear, matmul, under jit and under vmap; with a bias the Triton kernel runs, the same bits."""
+    import jax
+
+    import bijax
+    from bijax import _launch
+
+    if not _launch.HOPPER:
+        pytest.skip("not a Hopper GPU")
+    monkeypatch.setattr(spec, "DECODE_MAX_M", 0)
+    monkeypatch.setitem(spec.LADDERS, "bfloat16", (rung,))
+    inputs = arrays(rng, "bfloat16", m=256, k=640, n=768, bias=False)
+    x, w = JAX.asarray(inputs["a"]), JAX.asarray(inputs["_w"])
+    assert re.findall(r"bijax_matmul\w*", str(jax.make_jaxpr(bijax.linear)(x, w))) == ["bijax_matmul_mosaic"]
+    mosaic = {op: call(JAX, op, inputs) for op in ("linear", "matmul")}
+    torch_out = call(TORCH, "linear", inputs)
+    x2 = JAX.asarray(np.stack([inputs["a"], inputs["a"][::-1]]))
+    vmapped = np.asarray(jax.vmap(jax.jit(bijax.linear), in_axes=(0, None))(x2, w))
+    monkeypatch.setattr(spec, "MOSAIC_SWAPS", {})
+    triton_out = call(JAX, "linear", inputs)
+    for what, got in (*mosaic.items(), ("vmap row 0", vmapped[0]), ("vmap row 1 reversed", vmapped[1][::-1])):
+        harness.assert_bitwise_equal(got, triton_out, f"Mosaic {what} vs Triton lowering")
+    harness.assert_bitwise_equal(torch_out, triton_out, "bitorch vs bijax")
+    assert_within(triton_out, *exact_and_bound(inputs, "bfloat16"), "vs float64")
 
 
 def test_spec_reduction_order_ignores_m():
