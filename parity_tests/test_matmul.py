@@ -407,7 +407,7 @@ def test_jax_mosaic_kernel_on_hopper(rng, monkeypatch, rung):
     monkeypatch.setitem(spec.LADDERS, "bfloat16", (rung,))
     inputs = arrays(rng, "bfloat16", m=256, k=640, n=768, bias=False)
     x, w = JAX.asarray(inputs["a"]), JAX.asarray(inputs["_w"])
-    assert re.findall(r"bijax_matmul\w*", str(jax.make_jaxpr(bijax.linear)(x, w))) == ["bijax_matmul_mosaic"]
+    assert set(re.findall(r"bijax_matmul\w*", str(jax.make_jaxpr(bijax.linear)(x, w)))) == {"bijax_matmul_mosaic"}
     mosaic = {op: call(JAX, op, inputs) for op in ("linear", "matmul")}
     torch_out = call(TORCH, "linear", inputs)
     x2 = JAX.asarray(np.stack([inputs["a"], inputs["a"][::-1]]))
