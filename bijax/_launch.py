@@ -1,9 +1,10 @@
 """Where bijax kernels run, and the one place pallas_call is configured.
 
 On a GPU backend kernels compile through Pallas' Triton lowering (named
-explicitly: Mosaic GPU is the default since jax 0.9). Elsewhere they run under
-Pallas' interpreter. Each kernel is a named pallas_call, so a jaxpr shows
-which kernel ran.
+explicitly: Mosaic GPU is the default since jax 0.9); the one exception is the
+Hopper matmul of bijax/matmul_mosaic.py, which names Mosaic GPU itself.
+Elsewhere they run under Pallas' interpreter. Each kernel is a named
+pallas_call, so a jaxpr shows which kernel ran.
 """
 from __future__ import annotations
 

@@ -1,15 +1,16 @@
 """bijax's Hopper matmul: a Pallas Mosaic GPU kernel with bitorch's reduction order.
 
-Pallas' Triton lowering has no TMA loads, so on Hopper bijax trails bitorch's
-TMA kernels by up to 1.3x (README). Where bispec.matmul.mosaic_tile gives a tile
-(bf16/fp16, one matrix, no bias, the tile dividing M, N and K) this kernel runs
-instead: a program per SM walks the output tiles in bitorch's grouped order;
-a memory warpgroup streams each tile's K tiles of BLOCK_K by TMA into a ring of
-`stages` shared-memory slots, and one or two compute warpgroups (each its own
-columns of the tile) issue one wgmma per K tile, ascending, into one fp32
-accumulator. That is the contract's order and the same wgmma instructions
-bitorch's Triton issues, so the bits are bitorch's (test_tilings_agree; the
-H200 probe scratch/mm_mosaic.py: equal at every Llama-3-8B point).
+Pallas' Triton lowering has no TMA loads, so on Hopper bijax trailed bitorch's
+TMA kernels by up to 1.3x (README). Where bispec.matmul.plan(..., mosaic=True)
+gives a Mosaic tile (MOSAIC_SWAPS: bf16/fp16, one matrix, no bias, the tile
+dividing M, N and K) this kernel runs instead: a program per SM walks the
+output tiles in the grouped order (bispec.matmul.tile_of); a memory warpgroup
+streams each tile's K tiles of BLOCK_K by TMA into a ring of `stages`
+shared-memory slots, and one to three compute warpgroups (each its own columns
+of the tile) issue one wgmma per K tile, ascending, into one fp32 accumulator.
+That is the contract's order and the wgmma instructions bitorch's Triton
+issues, so the bits are bitorch's (test_jax_mosaic_kernel_on_hopper; H200
+probes: equal at every Llama-3-8B point).
 """
 from __future__ import annotations
 
