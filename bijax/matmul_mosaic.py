@@ -3,7 +3,8 @@
 Pallas' Triton lowering has no TMA loads, so on Hopper bijax trailed bitorch's
 TMA kernels by up to 1.3x (README). Where bispec.matmul.plan(..., mosaic=True)
 gives a Mosaic tile (MOSAIC_SWAPS: bf16/fp16, one matrix, no bias, the tile
-dividing M, N and K) this kernel runs instead: a program per SM walks the
+dividing N and K, M a multiple of 8: TMA loads zeros past M and drops the
+stores there) this kernel runs instead: a program per SM walks the
 output tiles in the grouped order (bispec.matmul.tile_of); a memory warpgroup
 streams each tile's K tiles of BLOCK_K by TMA into a ring of `stages`
 shared-memory slots, and one to three compute warpgroups (each its own columns
@@ -22,6 +23,7 @@ from jax import lax
 from jax.experimental import pallas as pl
 from jax.experimental.pallas import mosaic_gpu as plmg
 
+from bispec import common
 from bispec import matmul as spec
 
 _SWIZZLE = 128  # bytes: one K tile row of 64 bf16/fp16 (BLOCK_K) is one 128-byte swizzle span
@@ -36,7 +38,7 @@ def _kernel(a_gmem, b_gmem, out_gmem, *, m: int, n: int, p: spec.Plan, weight_nk
     t = p.tiling
     wgs = t.num_warps // 4
     width = t.block_n // wgs  # each compute warpgroup's columns
-    tiles_m, tiles_n = m // t.block_m, n // t.block_n
+    tiles_m, tiles_n = common.cdiv(m, t.block_m), n // t.block_n
     xf = _transforms(jnp.dtype(a_gmem.dtype).itemsize)
     b_block = (t.block_n, p.block_k) if weight_nk else (p.block_k, t.block_n)
     # A lone compute warpgroup leaves its last wgmma in flight while it waits for the next K tile (holding that

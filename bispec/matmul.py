@@ -151,7 +151,8 @@ TMA_SWAPS = {_HALF[0]: Tiling(128, 256, 8, 8, 4, tma=True, persistent=True),
 
 # bijax swaps rungs for its Mosaic GPU kernel (bijax/matmul_mosaic.py: TMA loads, a memory warpgroup, one to
 # three compute warpgroups side by side along N) on Hopper, for bf16/fp16 matmul and linear without bias where
-# mosaic_fits: the same wgmma in the same K order, so bitorch's bits (equal at every probed point). H200,
+# mosaic_fits: the same wgmma in the same K order, so bitorch's bits (equal at every probed point, also with M
+# not a multiple of the tile: qkv at 1000 tokens 88.1 -> 68.7 us, down at 4000 661.0 -> 585.6). H200,
 # bijax time over bitorch's, Triton lowering -> Mosaic (scratch/mm_mosaic2.py, medians of 3):
 #   128x256 over 2 compute warpgroups, 4 stages: down at 1024 and 4096 tokens 1.11 and 1.04 -> 1.00 and 0.94,
 #     gate_up at 512 and 4096 1.16 and 1.04 -> 1.08 and 0.97 (128x128 with 6 stages: 1.05 and 1.11);
@@ -165,9 +166,10 @@ MOSAIC_SWAPS = {_HALF[0]: Tiling(128, 256, 8, 8, 4, mosaic=True), _HALF[1]: Tili
 
 
 def mosaic_fits(t: Tiling, m: int, n: int, k: int) -> bool:
-    """The Mosaic kernel has no edge masks: its tile must divide the output and BLOCK_K the K dimension; each
+    """The Mosaic kernel masks only the last row tile (by TMA: zeros loaded past M, stores past it dropped), and
+    its TMA descriptors need M a multiple of 8 rows; its tile must divide N and BLOCK_K the K dimension; each
     compute warpgroup's columns are whole 128-byte swizzle spans (64 bf16/fp16)."""
-    return m % t.block_m == 0 and n % t.block_n == 0 and k % BLOCK_K["bfloat16"] == 0 \
+    return m % 8 == 0 and n % t.block_n == 0 and k % BLOCK_K["bfloat16"] == 0 \
         and (t.block_n // (t.num_warps // 4)) % 64 == 0
 
 

@@ -375,8 +375,9 @@ def test_jax_mosaic_kernel_interpreted(rng, rung):
 
 
 def test_mosaic_tiles():
-    """bijax's Mosaic tiles: taken with mosaic=True (Hopper, no bias, one matrix) where the tile divides the
-    shape, for bf16 and fp16 alone; the Triton-lowering tile elsewhere."""
+    """bijax's Mosaic tiles: taken with mosaic=True (Hopper, no bias, one matrix) where they fit the shape (M a
+    multiple of 8, the tile dividing N, K of whole K tiles), for bf16 and fp16 alone; the Triton-lowering tile
+    elsewhere."""
     for m, (k, n) in [(m, kn) for m in (128, 256, 512, 1024, 4096) for kn in spec.LLAMA3_8B.values()]:
         rung = spec.plan(m, n, k, "bfloat16").tiling
         got = spec.plan(m, n, k, "float16", pallas=True, mosaic=True).tiling
@@ -386,16 +387,18 @@ def test_mosaic_tiles():
     assert all(t.mosaic and t in spec.tilings("bfloat16") for t in spec.MOSAIC_SWAPS.values())
     k, n = spec.LLAMA3_8B["down"]
     assert spec.plan(4096, n, k, "bfloat16", pallas=True, mosaic=True).tiling.mosaic
-    assert not spec.plan(4095, n, k, "bfloat16", pallas=True, mosaic=True).tiling.mosaic  # M not a multiple
+    assert spec.plan(4000, n, k, "bfloat16", pallas=True, mosaic=True).tiling.mosaic  # a partial last row tile
+    assert not spec.plan(4092, n, k, "bfloat16", pallas=True, mosaic=True).tiling.mosaic  # M not a multiple of 8
     assert not spec.plan(4096, n, 1000, "bfloat16", pallas=True, mosaic=True).tiling.mosaic  # K not a multiple of 64
     assert not spec.plan(4096, 4000, k, "bfloat16", pallas=True, mosaic=True).tiling.mosaic  # N not one of the tile
 
 
 @pytest.mark.skipif(not harness.ON_GPU, reason="Hopper GPU only")
+@pytest.mark.parametrize("m", [256, 200])  # whole row tiles; a partial last one (TMA's edges)
 @pytest.mark.parametrize("rung", _mosaic_rungs())
-def test_jax_mosaic_kernel_on_hopper(rng, monkeypatch, rung):
+def test_jax_mosaic_kernel_on_hopper(rng, monkeypatch, rung, m):
     """On Hopper each Mosaic tile runs (its kernel in the jaxpr) and gives the bits of the Triton-lowering tile and
-    of bitorch, for linear, matmul, under jit and under vmap; with a bias the Triton kernel runs, the same bits."""
+    of bitorch, for linear, matmul, under jit and under vmap."""
     import jax
 
     import bijax
@@ -405,7 +408,7 @@ def test_jax_mosaic_kernel_on_hopper(rng, monkeypatch, rung):
         pytest.skip("not a Hopper GPU")
     monkeypatch.setattr(spec, "DECODE_MAX_M", 0)
     monkeypatch.setitem(spec.LADDERS, "bfloat16", (rung,))
-    inputs = arrays(rng, "bfloat16", m=256, k=640, n=768, bias=False)
+    inputs = arrays(rng, "bfloat16", m=m, k=640, n=768, bias=False)
     x, w = JAX.asarray(inputs["a"]), JAX.asarray(inputs["_w"])
     assert set(re.findall(r"bijax_matmul\w*", str(jax.make_jaxpr(bijax.linear)(x, w)))) == {"bijax_matmul_mosaic"}
     mosaic = {op: call(JAX, op, inputs) for op in ("linear", "matmul")}
