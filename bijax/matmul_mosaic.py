@@ -36,7 +36,7 @@ def _transforms(itemsize: int):
 
 def _kernel(a_gmem, b_gmem, out_gmem, *, m: int, n: int, p: spec.Plan, weight_nk: bool):
     t = p.tiling
-    wgs = t.num_warps // 4
+    wgs = t.warpgroups
     width = t.block_n // wgs  # each compute warpgroup's columns
     tiles_m, tiles_n = common.cdiv(m, t.block_m), n // t.block_n
     xf = _transforms(jnp.dtype(a_gmem.dtype).itemsize)
@@ -97,9 +97,8 @@ def matmul2d(a: jax.Array, b: jax.Array, p: spec.Plan, *, weight_nk: bool, sms: 
     m = a.shape[0]
     n = b.shape[0] if weight_nk else b.shape[1]
     assert spec.mosaic_fits(p.tiling, m, n, p.k) and p.k == a.shape[1], (p, a.shape, b.shape)
-    wgs = p.tiling.num_warps // 4
     return plmg.kernel(
         functools.partial(_kernel, m=m, n=n, p=p, weight_nk=weight_nk),
         out_type=jax.ShapeDtypeStruct((m, n), a.dtype), grid=(sms,), grid_names=("sm",),
-        num_threads=wgs + 1, thread_name="wg", kernel_name="bijax_matmul_mosaic", interpret=interpret,
+        num_threads=p.tiling.warpgroups + 1, thread_name="wg", kernel_name="bijax_matmul_mosaic", interpret=interpret,
         compiler_params=plmg.CompilerParams(lowering_semantics=plmg.LoweringSemantics.Warpgroup))(a, b)

@@ -87,6 +87,11 @@ class Tiling:
     mosaic: bool = False      # bijax on Hopper: the Mosaic GPU kernel; num_warps its compute warps (4 a warpgroup)
 
     @property
+    def warpgroups(self) -> int:
+        """With mosaic: the compute warpgroups, side by side along N."""
+        return self.num_warps // 4
+
+    @property
     def width(self) -> int:
         """Columns of one output tile."""
         return self.block_n + self.block_n2
@@ -160,6 +165,7 @@ TMA_SWAPS = {_HALF[0]: Tiling(128, 256, 8, 8, 4, tma=True, persistent=True),
 #     qkv at 1024 1.09 -> 1.02;  64x(128+64) as 64x192 over 3, 6 stages: qkv at 256 1.13 -> 1.02;
 #   128x64 as 64x128 over 1, 8 stages: down at 256 1.33 -> 0.98, o at 256 1.15 -> 0.97 (over 2: 1.01, 1.00);
 #   64x64 over 1, 12 stages: down at 128 1.15 -> 1.05.
+MOSAIC_KEYS = ("bfloat16", "float16")  # the precisions the Mosaic kernel takes (one BLOCK_K: 64)
 MOSAIC_SWAPS = {_HALF[0]: Tiling(128, 256, 8, 8, 4, mosaic=True), _HALF[1]: Tiling(128, 192, 8, 12, 4, mosaic=True),
                 _HALF[2]: Tiling(128, 128, 8, 8, 6, mosaic=True), _HALF[4]: Tiling(64, 192, 8, 12, 6, mosaic=True),
                 _HALF[5]: Tiling(64, 128, 8, 4, 8, mosaic=True), _HALF[6]: Tiling(64, 64, 8, 4, 12, mosaic=True)}
@@ -169,8 +175,7 @@ def mosaic_fits(t: Tiling, m: int, n: int, k: int) -> bool:
     """The Mosaic kernel masks only the last row tile (by TMA: zeros loaded past M, stores past it dropped), and
     its TMA descriptors need M a multiple of 8 rows; its tile must divide N and BLOCK_K the K dimension; each
     compute warpgroup's columns are whole 128-byte swizzle spans (64 bf16/fp16)."""
-    return m % 8 == 0 and n % t.block_n == 0 and k % BLOCK_K["bfloat16"] == 0 \
-        and (t.block_n // (t.num_warps // 4)) % 64 == 0
+    return m % 8 == 0 and n % t.block_n == 0 and k % BLOCK_K["bfloat16"] == 0 and (t.block_n // t.warpgroups) % 64 == 0
 
 
 # Limits: Pallas' Triton lowering indexes with int32; grid axes 1 and 2 hold at most 65535.
@@ -219,7 +224,7 @@ def plan(m: int, n: int, k: int, dtype: str, allow_tf32: bool = False, pallas: b
         def cost(t: Tiling) -> float:
             return common.cdiv(t.programs(m, n), WAVE) * t.block_m * t.width / t.rate
         tiling = min(LADDERS[key], key=cost)  # min keeps the first (largest) of equal costs
-    mosaic_tile = MOSAIC_SWAPS.get(tiling) if mosaic and key in ("bfloat16", "float16") else None
+    mosaic_tile = MOSAIC_SWAPS.get(tiling) if mosaic and key in MOSAIC_KEYS else None
     if pallas and mosaic_tile and mosaic_fits(mosaic_tile, m, n, k):
         tiling = mosaic_tile
     elif pallas:
@@ -240,7 +245,7 @@ def tilings(key: str) -> tuple[Tiling, ...]:
     """Every output tile plan() may pick for a precision key, in either framework."""
     own = (*LADDERS[key], *DECODE_TILES[key])
     swaps = tuple(pallas_tile(t, m) for t in own for m in (1, DECODE_MAX_M)) + tuple(TMA_SWAPS.get(t, t) for t in own)
-    if key in ("bfloat16", "float16"):
+    if key in MOSAIC_KEYS:
         swaps += tuple(MOSAIC_SWAPS.get(t, t) for t in own)
     return tuple(dict.fromkeys(own + swaps))
 
