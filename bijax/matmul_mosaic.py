@@ -2,7 +2,7 @@
 
 Pallas' Triton lowering has no TMA loads, so on Hopper bijax trailed bitorch's
 TMA kernels by up to 1.3x (README). Where bispec.matmul.plan(..., mosaic=True)
-gives a Mosaic tile (MOSAIC_SWAPS: bf16/fp16, one matrix, no bias, the tile
+gives a Mosaic tile (MOSAIC_SWAPS: bf16/fp16, one matrix, the tile
 dividing N and K, M a multiple of 8: TMA loads zeros past M and drops the
 stores there) this kernel runs instead: a program per SM walks the
 output tiles in the grouped order (bispec.matmul.tile_of); a memory warpgroup
@@ -10,7 +10,7 @@ streams each tile's K tiles of BLOCK_K by TMA into a ring of `stages`
 shared-memory slots, and one to three compute warpgroups (each its own columns
 of the tile) issue one wgmma per K tile, ascending, into one fp32 accumulator.
 That is the contract's order and the wgmma instructions bitorch's Triton
-issues, so the bits are bitorch's (test_jax_mosaic_kernel_on_hopper; H200
+issues, and the bias added once in fp32 after them, so the bits are bitorch's (test_jax_mosaic_kernel_on_hopper; H200
 probes: equal at every Llama-3-8B point).
 """
 from __future__ import annotations
@@ -34,7 +34,8 @@ def _transforms(itemsize: int):
     return plmg.TilingTransform((8, _SWIZZLE // itemsize)), plmg.SwizzleTransform(_SWIZZLE)
 
 
-def _kernel(a_gmem, b_gmem, out_gmem, *, m: int, n: int, p: spec.Plan, weight_nk: bool):
+def _kernel(a_gmem, b_gmem, *refs, m: int, n: int, p: spec.Plan, weight_nk: bool):
+    bias_gmem, out_gmem = refs if len(refs) == 2 else (None, refs[0])
     t = p.tiling
     wgs = t.warpgroups
     width = t.block_n // wgs  # each compute warpgroup's columns
@@ -54,7 +55,7 @@ def _kernel(a_gmem, b_gmem, out_gmem, *, m: int, n: int, p: spec.Plan, weight_nk
                       plmg.BlockSpec(b_block, (lambda kt: (0, kt)) if weight_nk else (lambda kt: (kt, 0)),
                                      transforms=xf, delay_release=in_flight)])
 
-    def scoped(allocs, out_smem):
+    def scoped(allocs, out_smem, bias_smem=None, bias_arrived=None):
         wg = lax.axis_index("wg")
 
         @plmg.nd_loop((tiles_m * tiles_n,), collective_axes="sm")
@@ -71,9 +72,17 @@ def _kernel(a_gmem, b_gmem, out_gmem, *, m: int, n: int, p: spec.Plan, weight_nk
                 return acc
 
             def context(run):
+                if bias_gmem is not None:  # this warpgroup's bias columns, loaded while its K loop runs
+                    plmg.copy_gmem_to_smem(bias_gmem.at[pl.ds(pid_n * t.block_n + wg * width, width)],
+                                           bias_smem.at[wg], bias_arrived.at[wg])
+
                 def with_acc(acc):
                     run(acc)
-                    total = acc[...].astype(out_smem.dtype)
+                    total = acc[...]
+                    if bias_gmem is not None:  # added once in fp32 after the whole K reduction, as bitorch's epilogue
+                        plmg.barrier_wait(bias_arrived.at[wg])
+                        total = total + bias_smem[wg].astype(jnp.float32)[None, :]
+                    total = total.astype(out_smem.dtype)
                     for r in range(0, t.block_m, _EPILOGUE_ROWS):
                         plmg.wait_smem_to_gmem(0, wait_read_only=True)  # the slab before has left smem
                         out_smem[wg] = total[r:r + _EPILOGUE_ROWS]
@@ -87,13 +96,17 @@ def _kernel(a_gmem, b_gmem, out_gmem, *, m: int, n: int, p: spec.Plan, weight_nk
         plmg.wait_smem_to_gmem(0)
 
     ignore = lambda *_, **__: None  # noqa: E731  (allocations do not depend on the bodies)
+    bias_scratch = [] if bias_gmem is None else [plmg.SMEM((wgs, width), bias_gmem.dtype),
+                                                 plmg.Barrier(num_arrivals=1, num_barriers=wgs)]
     pl.run_scoped(scoped, pipeline(ignore, ignore).get_allocations(a_gmem, b_gmem),
-                  plmg.SMEM((wgs, _EPILOGUE_ROWS, width), out_gmem.dtype, transforms=xf), collective_axes="wg")
+                  plmg.SMEM((wgs, _EPILOGUE_ROWS, width), out_gmem.dtype, transforms=xf), *bias_scratch,
+                  collective_axes="wg")
 
 
-def matmul2d(a: jax.Array, b: jax.Array, p: spec.Plan, *, weight_nk: bool, sms: int, interpret=None) -> jax.Array:
-    """a (M, K) @ b (K, N), or @ b.T for b (N, K) with weight_nk, with the Mosaic tile p.tiling over `sms`
-    programs (interpret: Mosaic GPU's CPU interpreter's params, for the tests; it runs the (K, N) layout)."""
+def matmul2d(a: jax.Array, b: jax.Array, p: spec.Plan, *, weight_nk: bool, sms: int, bias: jax.Array | None = None,
+             interpret=None) -> jax.Array:
+    """a (M, K) @ b (K, N), or @ b.T for b (N, K) with weight_nk, [+ bias (N,)] with the Mosaic tile p.tiling over
+    `sms` programs (interpret: Mosaic GPU's CPU interpreter's params, for the tests; it runs the (K, N) layout)."""
     m = a.shape[0]
     n = b.shape[0] if weight_nk else b.shape[1]
     assert spec.mosaic_fits(p.tiling, m, n, p.k) and p.k == a.shape[1], (p, a.shape, b.shape)
@@ -101,4 +114,5 @@ def matmul2d(a: jax.Array, b: jax.Array, p: spec.Plan, *, weight_nk: bool, sms: 
         functools.partial(_kernel, m=m, n=n, p=p, weight_nk=weight_nk),
         out_type=jax.ShapeDtypeStruct((m, n), a.dtype), grid=(sms,), grid_names=("sm",),
         num_threads=p.tiling.warpgroups + 1, thread_name="wg", kernel_name="bijax_matmul_mosaic", interpret=interpret,
-        compiler_params=plmg.CompilerParams(lowering_semantics=plmg.LoweringSemantics.Warpgroup))(a, b)
+        compiler_params=plmg.CompilerParams(lowering_semantics=plmg.LoweringSemantics.Warpgroup))(
+            a, b, *([] if bias is None else [bias]))

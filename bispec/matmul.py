@@ -155,7 +155,7 @@ TMA_SWAPS = {_HALF[0]: Tiling(128, 256, 8, 8, 4, tma=True, persistent=True),
              _HALF[6]: Tiling(64, 64, 8, 4, 12, 0.6, tma=True)}
 
 # bijax swaps rungs for its Mosaic GPU kernel (bijax/matmul_mosaic.py: TMA loads, a memory warpgroup, one to
-# three compute warpgroups side by side along N) on Hopper, for bf16/fp16 matmul and linear without bias where
+# three compute warpgroups side by side along N) on Hopper, for bf16/fp16 matmul and linear (a bias too) where
 # mosaic_fits: the same wgmma in the same K order, so bitorch's bits (equal at every probed point, also with M
 # not a multiple of the tile: qkv at 1000 tokens 88.1 -> 68.7 us, down at 4000 661.0 -> 585.6). H200,
 # bijax time over bitorch's, Triton lowering -> Mosaic (scratch/mm_mosaic2.py, medians of 3):
