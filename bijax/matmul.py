@@ -9,8 +9,8 @@ plgpu loads/stores, as the Triton kernels do with pointers; the batch axis is
 a grid axis whose block dimension is squeezed. linear reads the weight in its
 (N, K) layout and contracts both operands' last axes (the lowering transposes
 the tile). jit and vmap apply as to any pallas_call (vmap adds a grid axis). On Hopper,
-bf16/fp16 matmul and linear run bijax/matmul_mosaic.py's kernel
-where its tile fits (the same bits).
+bf16/fp16 matmul, bmm and linear run bijax/matmul_mosaic.py's kernel where its tile
+fits (the same bits).
 """
 from __future__ import annotations
 
@@ -98,12 +98,10 @@ def _run(a, b, bias, *, weight_nk: bool, allow_tf32: bool, shared_b: bool):
     """a (B, M, K) @ b (B or 1, K, N), or b (1, N, K) with weight_nk, [+ bias] -> (B, M, N)."""
     batch, m, k = a.shape
     n = b.shape[1] if weight_nk else b.shape[2]
-    mosaic = _launch.HOPPER and batch == 1
-    p = spec.plan(m, n, k, common.dtype_name(a.dtype), allow_tf32, pallas=True, mosaic=mosaic)
+    p = spec.plan(m, n, k, common.dtype_name(a.dtype), allow_tf32, pallas=True, mosaic=_launch.HOPPER)
     t = p.tiling
     if t.mosaic:
-        sms = _launch.multiprocessors()
-        return matmul_mosaic.matmul2d(a[0], b[0], p, weight_nk=weight_nk, sms=sms, bias=bias)[None]
+        return matmul_mosaic.matmul(a, b, p, weight_nk=weight_nk, sms=_launch.multiprocessors(), bias=bias)
     precision = lax.Precision.HIGH if p.precision == "tf32" else lax.Precision.HIGHEST  # HIGH lowers to TF32
     a_spec = pl.BlockSpec((None, m, k), lambda i, bt: (bt, 0, 0))
     b_spec = pl.BlockSpec((None, *b.shape[1:]), (lambda i, bt: (0, 0, 0)) if shared_b else (lambda i, bt: (bt, 0, 0)))

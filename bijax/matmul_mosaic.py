@@ -2,16 +2,16 @@
 
 Pallas' Triton lowering has no TMA loads, so on Hopper bijax trailed bitorch's
 TMA kernels by up to 1.3x (README). Where bispec.matmul.plan(..., mosaic=True)
-gives a Mosaic tile (MOSAIC_SWAPS: bf16/fp16, one matrix, the tile
-dividing N and K, M a multiple of 8: TMA loads zeros past M and drops the
-stores there) this kernel runs instead: a program per SM walks the
-output tiles in the grouped order (bispec.matmul.tile_of); a memory warpgroup
+gives a Mosaic tile (MOSAIC_SWAPS: bf16/fp16, the tile dividing N and K, M a
+multiple of 8: TMA loads zeros past M and drops the stores there) this kernel
+runs instead: a program per SM walks the output tiles, matrix after matrix of a
+batch, each matrix's in the grouped order (bispec.matmul.tile_of); a memory warpgroup
 streams each tile's K tiles of BLOCK_K by TMA into a ring of `stages`
 shared-memory slots, and one to three compute warpgroups (each its own columns
 of the tile) issue one wgmma per K tile, ascending, into one fp32 accumulator.
 That is the contract's order and the wgmma instructions bitorch's Triton
-issues, and the bias added once in fp32 after them, so the bits are bitorch's (test_jax_mosaic_kernel_on_hopper; H200
-probes: equal at every Llama-3-8B point).
+issues, and the bias added once in fp32 after them, so the bits are bitorch's
+(test_jax_mosaic_kernel_on_hopper; H200 probes: equal at every Llama-3-8B point).
 """
 from __future__ import annotations
 
@@ -36,6 +36,7 @@ def _transforms(itemsize: int):
 
 def _kernel(a_gmem, b_gmem, *refs, m: int, n: int, p: spec.Plan, weight_nk: bool):
     bias_gmem, out_gmem = refs if len(refs) == 2 else (None, refs[0])
+    batch, shared_b = a_gmem.shape[0], b_gmem.shape[0] == 1
     t = p.tiling
     wgs = t.warpgroups
     width = t.block_n // wgs  # each compute warpgroup's columns
@@ -58,9 +59,11 @@ def _kernel(a_gmem, b_gmem, *refs, m: int, n: int, p: spec.Plan, weight_nk: bool
     def scoped(allocs, out_smem, bias_smem=None, bias_arrived=None):
         wg = lax.axis_index("wg")
 
-        @plmg.nd_loop((tiles_m * tiles_n,), collective_axes="sm")
+        @plmg.nd_loop((batch * tiles_m * tiles_n,), collective_axes="sm")
         def _tile(info):
-            pid_m, pid_n = spec.tile_of(info.index[0], tiles_m, tiles_n, t.group_m, jnp.minimum)
+            bt = info.index[0] // (tiles_m * tiles_n)
+            pid_m, pid_n = spec.tile_of(info.index[0] % (tiles_m * tiles_n), tiles_m, tiles_n, t.group_m, jnp.minimum)
+            a_bt, b_bt, out_bt = a_gmem.at[bt], b_gmem.at[0 if shared_b else bt], out_gmem.at[bt]
             rows = pl.ds(pid_m * t.block_m, t.block_m)
             cols = pl.ds(pid_n * t.block_n, t.block_n)
             mine = pl.ds(wg * width, width)
@@ -87,32 +90,33 @@ def _kernel(a_gmem, b_gmem, *refs, m: int, n: int, p: spec.Plan, weight_nk: bool
                         plmg.wait_smem_to_gmem(0, wait_read_only=True)  # the slab before has left smem
                         out_smem[wg] = total[r:r + _EPILOGUE_ROWS]
                         plmg.commit_smem()
-                        plmg.copy_smem_to_gmem(out_smem.at[wg], out_gmem.at[
+                        plmg.copy_smem_to_gmem(out_smem.at[wg], out_bt.at[
                             pl.ds(pid_m * t.block_m + r, _EPILOGUE_ROWS), pl.ds(pid_n * t.block_n + wg * width, width)])
                 pl.run_scoped(with_acc, plmg.ACC((t.block_m, width), jnp.float32))
 
-            pipeline(step, context)(a_gmem.at[rows, :], b_gmem.at[cols, :] if weight_nk else b_gmem.at[:, cols],
+            pipeline(step, context)(a_bt.at[rows, :], b_bt.at[cols, :] if weight_nk else b_bt.at[:, cols],
                                     allocations=allocs)
         plmg.wait_smem_to_gmem(0)
 
     ignore = lambda *_, **__: None  # noqa: E731  (allocations do not depend on the bodies)
     bias_scratch = [] if bias_gmem is None else [plmg.SMEM((wgs, width), bias_gmem.dtype),
                                                  plmg.Barrier(num_arrivals=1, num_barriers=wgs)]
-    pl.run_scoped(scoped, pipeline(ignore, ignore).get_allocations(a_gmem, b_gmem),
+    pl.run_scoped(scoped, pipeline(ignore, ignore).get_allocations(a_gmem.at[0], b_gmem.at[0]),
                   plmg.SMEM((wgs, _EPILOGUE_ROWS, width), out_gmem.dtype, transforms=xf), *bias_scratch,
                   collective_axes="wg")
 
 
-def matmul2d(a: jax.Array, b: jax.Array, p: spec.Plan, *, weight_nk: bool, sms: int, bias: jax.Array | None = None,
-             interpret=None) -> jax.Array:
-    """a (M, K) @ b (K, N), or @ b.T for b (N, K) with weight_nk, [+ bias (N,)] with the Mosaic tile p.tiling over
-    `sms` programs (interpret: Mosaic GPU's CPU interpreter's params, for the tests; it runs the (K, N) layout)."""
-    m = a.shape[0]
-    n = b.shape[0] if weight_nk else b.shape[1]
-    assert spec.mosaic_fits(p.tiling, m, n, p.k) and p.k == a.shape[1], (p, a.shape, b.shape)
+def matmul(a: jax.Array, b: jax.Array, p: spec.Plan, *, weight_nk: bool, sms: int, bias: jax.Array | None = None,
+           interpret=None) -> jax.Array:
+    """a (B, M, K) @ b (B or 1, K, N), or @ b.T for b (1, N, K) with weight_nk, [+ bias (N,)] -> (B, M, N), with the
+    Mosaic tile p.tiling over `sms` programs (interpret: Mosaic GPU's CPU interpreter's params, for the tests; it
+    runs the (K, N) layout)."""
+    batch, m, _ = a.shape
+    n = b.shape[1] if weight_nk else b.shape[2]
+    assert spec.mosaic_fits(p.tiling, m, n, p.k) and p.k == a.shape[2], (p, a.shape, b.shape)
     return plmg.kernel(
         functools.partial(_kernel, m=m, n=n, p=p, weight_nk=weight_nk),
-        out_type=jax.ShapeDtypeStruct((m, n), a.dtype), grid=(sms,), grid_names=("sm",),
+        out_type=jax.ShapeDtypeStruct((batch, m, n), a.dtype), grid=(sms,), grid_names=("sm",),
         num_threads=p.tiling.warpgroups + 1, thread_name="wg", kernel_name="bijax_matmul_mosaic", interpret=interpret,
         compiler_params=plmg.CompilerParams(lowering_semantics=plmg.LoweringSemantics.Warpgroup))(
             a, b, *([] if bias is None else [bias]))

@@ -362,9 +362,10 @@ def _mosaic_rungs():
 @pytest.mark.parametrize("rung", _mosaic_rungs())
 def test_jax_mosaic_kernel_interpreted(rng, rung):
     """bijax's Mosaic GPU kernel through Mosaic GPU's CPU interpreter (the (K, N) layout: it has no transposed
-    operand): every tile of a two-by-two grid over three programs written once, with a bias, within the spec's
-    bound. Over 3 warpgroups without a bias: there the interpreter (jax 0.10.2, 2 cores) hangs in the bias'
-    barrier wait with every thread blocked; test_jax_mosaic_kernel_on_hopper runs them with one."""
+    operand): every tile of a two-by-two grid of each of two matrices (each its own b) over three programs written
+    once, with a bias, within the spec's bound. Over 3 warpgroups without a bias: there the interpreter (jax 0.10.2,
+    2 cores) hangs in the bias' barrier wait with every thread blocked; test_jax_mosaic_kernel_on_hopper runs them
+    with one."""
     interpret = pytest.importorskip("jax._src.pallas.mosaic_gpu.interpret.params")
     from bijax import matmul_mosaic
 
@@ -373,15 +374,17 @@ def test_jax_mosaic_kernel_interpreted(rng, rung):
         pytest.skip("Mosaic GPU's interpreter (jax 0.10.2) never finishes a 128-row tile over 3 warpgroups; "
                     "test_jax_mosaic_kernel_on_hopper runs it")
     k = 3 * spec.BLOCK_K["bfloat16"]
-    inputs = arrays(rng, "bfloat16", m=2 * t.block_m, k=k, n=2 * t.block_n, bias=t.warpgroups < 3)
-    out = matmul_mosaic.matmul2d(JAX.asarray(inputs["a"]), JAX.asarray(np.ascontiguousarray(inputs["_w"].T)),
-                                 spec.Plan(t, k, spec.BLOCK_K["bfloat16"], "ieee"), weight_nk=False, sms=3,
-                                 bias=bias_of(JAX, inputs), interpret=interpret.InterpretGPUParams())
+    inputs = arrays(rng, "bfloat16", m=2 * t.block_m, k=k, n=2 * t.block_n, bias=t.warpgroups < 3, batch=2)
+    inputs["_w"] = harness.random_array(rng, (2, 2 * t.block_n, k), "bfloat16")
+    b = JAX.asarray(np.ascontiguousarray(np.swapaxes(inputs["_w"], 1, 2)))
+    out = matmul_mosaic.matmul(JAX.asarray(inputs["a"]), b, spec.Plan(t, k, spec.BLOCK_K["bfloat16"], "ieee"),
+                               weight_nk=False, sms=3, bias=bias_of(JAX, inputs),
+                               interpret=interpret.InterpretGPUParams())
     assert_within(JAX.numpy(out), *exact_and_bound(inputs, "bfloat16"), f"Mosaic {t}")
 
 
 def test_mosaic_tiles():
-    """bijax's Mosaic tiles: taken with mosaic=True (Hopper, one matrix) where they fit the shape (M a
+    """bijax's Mosaic tiles: taken with mosaic=True (Hopper) where they fit the shape (M a
     multiple of 8, the tile dividing N, K of whole K tiles), for bf16 and fp16 alone; the Triton-lowering tile
     elsewhere."""
     for m, (k, n) in [(m, kn) for m in (128, 256, 512, 1024, 4096) for kn in spec.LLAMA3_8B.values()]:
@@ -404,7 +407,7 @@ def test_mosaic_tiles():
 @pytest.mark.parametrize("rung", _mosaic_rungs())
 def test_jax_mosaic_kernel_on_hopper(rng, monkeypatch, rung, m):
     """On Hopper each Mosaic tile runs (its kernel in the jaxpr) and gives the bits of the Triton-lowering tile and
-    of bitorch, for linear, matmul, under jit and under vmap; with a bias at M=200."""
+    of bitorch, for linear, matmul, bmm (two matrices), under jit and under vmap; with a bias at M=200."""
     import jax
 
     import bijax
@@ -417,9 +420,12 @@ def test_jax_mosaic_kernel_on_hopper(rng, monkeypatch, rung, m):
     inputs = arrays(rng, "bfloat16", m=m, k=640, n=768, bias=m == 200)
     x, w = JAX.asarray(inputs["a"]), JAX.asarray(inputs["_w"])
     bias = bias_of(JAX, inputs)
-    jaxpr = str(jax.make_jaxpr(bijax.linear)(x, w, bias))
-    assert set(re.findall(r"bijax_matmul\w*", jaxpr)) == {"bijax_matmul_mosaic"}
+    pair = {"a": np.stack([inputs["a"], inputs["a"][::-1]]), "_w": np.stack([inputs["_w"], inputs["_w"][::-1]])}
+    for jaxpr in (jax.make_jaxpr(bijax.linear)(x, w, bias),
+                  jax.make_jaxpr(bijax.bmm)(JAX.asarray(pair["a"]), JAX.asarray(np.swapaxes(pair["_w"], 1, 2)))):
+        assert set(re.findall(r"bijax_matmul\w*", str(jaxpr))) == {"bijax_matmul_mosaic"}
     mosaic = {op: call(JAX, op, inputs) for op in ("linear", "matmul")}
+    mosaic_bmm = call(JAX, "bmm", pair)
     torch_out = call(TORCH, "linear", inputs)
     x2 = JAX.asarray(np.stack([inputs["a"], inputs["a"][::-1]]))
     vmapped = np.asarray(jax.vmap(jax.jit(bijax.linear), in_axes=(0, None, None))(x2, w, bias))
@@ -429,6 +435,8 @@ def test_jax_mosaic_kernel_on_hopper(rng, monkeypatch, rung, m):
         harness.assert_bitwise_equal(got, triton_out, f"Mosaic {what} vs Triton lowering")
     harness.assert_bitwise_equal(torch_out, triton_out, "bitorch vs bijax")
     assert_within(triton_out, *exact_and_bound(inputs, "bfloat16"), "vs float64")
+    harness.assert_bitwise_equal(mosaic_bmm, call(JAX, "bmm", pair), "Mosaic bmm vs Triton lowering")
+    harness.assert_bitwise_equal(mosaic_bmm, call(TORCH, "bmm", pair), "Mosaic bmm vs bitorch")
 
 
 def test_spec_reduction_order_ignores_m():
