@@ -2,7 +2,8 @@
 # One call on a GPU machine: the parity tests, then every benchmark. Results in $OUT:
 # tests.log, bench.log and results.tgz (CSV, JSON and PNG of each op, refreshed after each op).
 #   bash bench/gpu_job.sh [op ...]      (default: every op in bench/__main__.py)
-#   BI_TESTS='parity_tests/test_x.py ...' runs those tests only; BI_GIT_SHA names the commit measured.
+#   BI_TESTS='parity_tests/test_x.py ...' runs those tests only; BI_GIT_SHA names the commit measured;
+#   BI_BENCH_FLAGS='--reps 300 --rounds 3' passes flags to every bench.
 set -uo pipefail
 OUT=${OUT:-gpu_results}
 RES=$(mktemp -d)
@@ -21,6 +22,6 @@ nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,temperature.gpu 
 python3 -m pytest ${BI_TESTS:-parity_tests} -q $workers 2>&1 | tee -a "$OUT/tests.log" | tail -15
 ops=${*:-$(python3 -c "from bench.__main__ import OPS; print(*OPS)")}
 for op in $ops; do
-  python3 -m bench "$op" --out "$RES" 2>&1 | grep -v "^I1\|^W1\|UserWarning\|_warn_once" | tee -a "$OUT/bench.log"
+  python3 -m bench "$op" --out "$RES" ${BI_BENCH_FLAGS:-} 2>&1 | grep -v "^I1\|^W1\|UserWarning\|_warn_once" | tee -a "$OUT/bench.log"
   tar czf "$OUT/results.tgz" -C "$RES" .
 done
