@@ -84,11 +84,11 @@ FUSED_MIN_SMS = 16
 # holds one chunk in registers whatever the group (56 registers), so a longer group waits less per byte, until the
 # re-read chunks fall out of L2. H200, 4096 x 128256 bf16, softmax / log_softmax: 0.663 / 0.667 ms holding one
 # chunk a program, 0.605 / 0.599 groups of 2, 0.584 / 0.575 of 3, 0.620 / 0.600 of 4, 0.647 / 0.622 of 5 (at 512
-# rows 88.9 / 89.4 us against 82.0 / 78.8 with 3). The same bits whatever the group. The best group follows the
-# card: on an H100 (3.0 TB/s copy; bench/results/h100_2026-12-05/rounds3_0e28947/sm_group.txt) groups of 2 take
-# 761 / 754 us (91.4 / 92.3 % of copy bandwidth), of 3 776 / 782 (89.7 / 89.0 %), of 4 860 / 867.
+# rows 88.9 / 89.4 us against 82.0 / 78.8 with 3). The same bits whatever the group. On an H100 (3.0 TB/s copy;
+# bench/results/h100_2026-12-05/rounds3_0e28947/sm_group.txt, bitorch's kernel) groups of 2 took 761 / 754 us (91.4 /
+# 92.3 % of copy bandwidth), of 3 776 / 782 (89.7 / 89.0 %), of 4 860 / 867: a group per GPU is not shipped yet, as
+# it has not run through the tests and bench on an H100.
 FUSED_GROUP = 3
-FUSED_GROUP_BY_GPU = {"H100": 2}  # a substring of the GPU's name -> its group
 
 # Cache hints: a row held in registers, and pass 2 of a long row, stream through
 # once; pass 1 of a long row asks L2 to keep the row for pass 2's re-read.
@@ -127,12 +127,9 @@ def fused(n: int, rows: int, multiprocessors: int) -> bool:
             and multiprocessors >= FUSED_MIN_SMS)
 
 
-def group(fused_launch: bool, gpu_name: str = "") -> int:
-    """Chunks a program of the chunked kernel owns: one in the two launches; in the one launch, the group of the
-    GPU named gpu_name (FUSED_GROUP_BY_GPU), else FUSED_GROUP. Any group gives the same bits."""
-    if not fused_launch:
-        return 1
-    return next((g for key, g in FUSED_GROUP_BY_GPU.items() if key in gpu_name), FUSED_GROUP)
+def group(fused_launch: bool) -> int:
+    """Chunks a program of the chunked kernel owns: FUSED_GROUP in the one launch, one in the two."""
+    return FUSED_GROUP if fused_launch else 1
 
 
 def stats_block(n: int) -> int:

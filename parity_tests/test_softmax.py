@@ -134,21 +134,12 @@ def test_one_launch_plan():
     assert not spec.fused(spec.MAX_REGISTER, 4096, h100)  # held in registers
 
 
-def test_group_per_gpu():
-    """A program's chunks: one in the two launches; in the one launch the named GPU's group, else FUSED_GROUP."""
-    h100 = "NVIDIA H100 80GB HBM3"
-    assert spec.group(False, h100) == 1
-    assert spec.group(True, h100) == spec.FUSED_GROUP_BY_GPU["H100"] == 2
-    assert spec.group(True, "NVIDIA H200") == spec.group(True, "") == spec.FUSED_GROUP
-
-
 @pytest.mark.parametrize("n", [SHORT_CHUNKED, 500], ids=["3-chunks", "4-chunks"])
 def test_one_launch_program_per_row(backend, rng, small_chunks, monkeypatch, n):
     """A group of 4 chunks holds a whole row, so the one-launch kernel waits on no other program and the
     interpreters run it too: the streamed, held and re-read chunks (a held one past the row's end at 3
     chunks) give the two launches' bits."""
     monkeypatch.setattr(spec, "FUSED_GROUP", 4)
-    monkeypatch.setattr(spec, "FUSED_GROUP_BY_GPU", {})
     x = harness.random_array(rng, (3, n), spec.FIGURE_DTYPE, scale=3.0)
     for log in (False, True):
         harness.assert_bitwise_equal(run_chunked(backend, x, log, fused=True),
