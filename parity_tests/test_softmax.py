@@ -134,12 +134,13 @@ def test_one_launch_plan():
     assert not spec.fused(spec.MAX_REGISTER, 4096, h100)  # held in registers
 
 
-@pytest.mark.parametrize("n", [SHORT_CHUNKED, 500], ids=["3-chunks", "4-chunks"])
-def test_one_launch_program_per_row(backend, rng, small_chunks, monkeypatch, n):
-    """A group of 4 chunks holds a whole row, so the one-launch kernel waits on no other program and the
+@pytest.mark.parametrize("group, n", [(4, SHORT_CHUNKED), (4, 500), (2, 200)], ids=["3-chunks", "4-chunks", "2-of-2"])
+def test_one_launch_program_per_row(backend, rng, small_chunks, monkeypatch, group, n):
+    """A group of chunks that holds a whole row makes the one-launch kernel wait on no other program, so the
     interpreters run it too: the streamed, held and re-read chunks (a held one past the row's end at 3
-    chunks) give the two launches' bits."""
-    monkeypatch.setattr(spec, "FUSED_GROUP", 4)
+    chunks) give the two launches' bits, in groups of 4 and of 2 (the H100's best in a probe)."""
+    monkeypatch.setattr(spec, "MAX_REGISTER", 128)  # 200 lanes: 2 chunks
+    monkeypatch.setattr(spec, "FUSED_GROUP", group)
     x = harness.random_array(rng, (3, n), spec.FIGURE_DTYPE, scale=3.0)
     for log in (False, True):
         harness.assert_bitwise_equal(run_chunked(backend, x, log, fused=True),
