@@ -3,7 +3,8 @@
 # tests.log, bench.log and results.tgz (CSV, JSON and PNG of each op, refreshed after each op).
 #   bash bench/gpu_job.sh [op ...]      (default: every op in bench/__main__.py)
 #   BI_TESTS='parity_tests/test_x.py ...' runs those tests only; BI_GIT_SHA names the commit measured;
-#   BI_BENCH_FLAGS='--reps 300 --rounds 3' passes flags to every bench.
+#   BI_BENCH_FLAGS='--reps 300 --rounds 3' passes flags to every bench;
+#   BI_TUNE='what:tokens ...' runs python -m bench.tune what --tokens tokens for each, after the tests (tune.log).
 set -uo pipefail
 OUT=${OUT:-gpu_results}
 RES=$(mktemp -d)
@@ -20,6 +21,11 @@ fi
 workers=$(python3 -c "import xdist" 2>/dev/null && echo "-n 8")
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,temperature.gpu --format=csv | tee "$OUT/tests.log"
 python3 -m pytest ${BI_TESTS:-parity_tests} -q $workers 2>&1 | tee -a "$OUT/tests.log" | tail -15
+for job in ${BI_TUNE:-}; do
+  what=${job%%:*} tokens=${job#*:}
+  [ "$tokens" = "$job" ] && tokens=""
+  python3 -m bench.tune "$what" ${tokens:+--tokens "$tokens"} 2>&1 | grep "^tune\|Error" | tee -a "$OUT/tune.log"
+done
 ops=${*:-$(python3 -c "from bench.__main__ import OPS; print(*OPS)")}
 for op in $ops; do
   python3 -m bench "$op" --out "$RES" ${BI_BENCH_FLAGS:-} 2>&1 | grep -v "^I1\|^W1\|UserWarning\|_warn_once" | tee -a "$OUT/bench.log"
