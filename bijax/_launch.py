@@ -26,6 +26,21 @@ def pallas_call(kernel, *, name: str, grid, in_specs, out_specs, out_shape, num_
     )
 
 
+def cuda_lowering(fn, *args) -> str:
+    """fn(*args) lowered for CUDA, as text: natively on a GPU; elsewhere with INTERPRET off while it traces, so
+    that Pallas takes its Triton path (how the tests and bench.kernel_code see GPU kernels without a GPU). A
+    fresh jit, so that no trace made for the interpreter is reused."""
+    global INTERPRET
+    fresh = jax.jit(lambda *a: fn(*a))
+    if not INTERPRET:
+        return fresh.trace(*args).lower().as_text()
+    INTERPRET = False
+    try:
+        return fresh.trace(*args).lower(lowering_platforms=("cuda",)).as_text()
+    finally:
+        INTERPRET = True
+
+
 def multiprocessors() -> int:
     """SMs of the default GPU; 0 under the interpreter, which runs programs one after another.
 

@@ -55,20 +55,10 @@ TORCH, JAX = BACKENDS
 
 
 def cuda_lowering(fn, *args) -> str:
-    """fn(*args) lowered for CUDA, as text: natively on a GPU; elsewhere with bijax's interpreter flag off while
-    it traces, so Pallas takes its Triton path. A fresh jit, so no trace made for the interpreter is reused."""
-    import jax
-
+    """bijax._launch.cuda_lowering (imported when called: jax loads only for the tests that use it)."""
     from bijax import _launch
 
-    fresh = jax.jit(lambda *a: fn(*a))
-    if ON_GPU:
-        return fresh.trace(*args).lower().as_text()
-    _launch.INTERPRET, saved = False, _launch.INTERPRET
-    try:
-        return fresh.trace(*args).lower(lowering_platforms=("cuda",)).as_text()
-    finally:
-        _launch.INTERPRET = saved
+    return _launch.cuda_lowering(fn, *args)
 
 
 def random_array(rng: np.random.Generator, shape: Sequence[int], dtype: str, scale: float = 1.0) -> np.ndarray:
