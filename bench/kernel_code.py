@@ -37,7 +37,7 @@ flags.DEFINE_list("rows", ["8", "256", "4096"], "row counts (each picks its own 
 HIDDEN = 8192
 TARGET = GPUTarget("cuda", 90, 32)
 TOOLS = os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin")
-TRITON_TYPES = {torch.bfloat16: "*bf16", torch.float16: "*fp16", torch.float32: "*fp32"}
+TRITON_TYPES = {torch.bfloat16: "*bf16", torch.float16: "*fp16", torch.float32: "*fp32", torch.int32: "*i32"}
 # name -> (bitorch call, bijax call) on (x, residual, weight, bias)
 NORMS = {"rms_norm": (lambda x, r, w, b: bitorch.rms_norm(x, w, residual=r),
                       lambda x, r, w, b: bijax.rms_norm(x, w, residual=r)),
@@ -49,8 +49,8 @@ def compile_launch(compiled: dict, kernel, grid, *args, **meta):
     meta.setdefault("num_warps", meta.get("WARPS", 4))
     signature, constants, attrs = {}, {}, {}
     for i, (param, arg) in enumerate(zip(kernel.params, [*args, *[None] * len(kernel.params)])):
-        if param.is_constexpr:
-            signature[param.name], constants[param.name] = "constexpr", meta[param.name]
+        if param.is_constexpr or (arg is None and i < len(args)):  # Triton makes a None argument a constant
+            signature[param.name], constants[param.name] = "constexpr", meta[param.name] if param.is_constexpr else None
         elif isinstance(arg, torch.Tensor):
             signature[param.name] = TRITON_TYPES[arg.dtype]
             attrs[(i,)] = [["tt.divisibility", 16]]
