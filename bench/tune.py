@@ -1,4 +1,4 @@
-"""Time candidate spec constants on the GPU: python -m bench.tune <what> (main() lists them).
+"""Time candidate spec constants on the GPU: python -m bench.tune rmsnorm|rmsnorm_weight|split|mean|softmax|matmul.
 
 Each candidate is applied by setting the spec's constants (both frameworks read
 them at call time), then timed like the bench (CUDA graph / one jit, CUPTI).
@@ -73,23 +73,7 @@ def tune_split(tokens, hidden=8192):
         _norms(tokens, hidden, f"split: {programs} programs, at most {most}, slices >= {min_slice}")
 
 
-def tune_rmsnorm_past_l1(tokens, hidden=8192):
-    """From which row count each framework reads rmsnorm's inputs past L1 (bispec.rms_norm.PAST_L1_FROM_ROWS, which
-    also moves the weight load first; no bit changes)."""
-    for triton_from, pallas_from in ((1 << 62, 1024), (1024, 1024), (256, 1024), (1 << 62, 1 << 62)):
-        rms_spec.PAST_L1_FROM_ROWS.update(triton=triton_from, pallas=pallas_from)
-        frm = {k: "never" if v >= 1 << 62 else v for k, v in rms_spec.PAST_L1_FROM_ROWS.items()}
-        _norms(tokens, hidden, f"past L1 from: bitorch {frm['triton']}, bijax {frm['pallas']}", ops=("rmsnorm",))
-
-
-def tune_norm_rows(tokens, hidden=8192):
-    """Rows a layer_norm program normalizes (bispec.layer_norm.PROGRAM_ROWS; no bit changes)."""
-    for rows in (1, 2, 4):
-        layer_norm_spec.PROGRAM_ROWS = rows
-        _norms(tokens, hidden, f"{rows} rows a program from {layer_norm_spec.PROGRAM_ROWS_FROM}", ops=("layer_norm",))
-
-
-def _norms(tokens, hidden, what: str, ops=("rmsnorm", "layer_norm")):
+def _norms(tokens, hidden, what: str):
     """rmsnorm (with residual) and layer_norm (weight and bias), both frameworks, at each token count."""
     peers = {"rmsnorm": (lambda x, r, w, b: bitorch.rms_norm(x, w, residual=r),
                          jax.jit(lambda x, r, w, b: bijax.rms_norm(x, w, residual=r))),
@@ -101,8 +85,7 @@ def _norms(tokens, hidden, what: str, ops=("rmsnorm", "layer_norm")):
             return (*(torch.randn(m, hidden, dtype=torch.bfloat16, device="cuda") for _ in range(2)),
                     *(torch.randn(hidden, dtype=torch.bfloat16, device="cuda") for _ in range(2)))
         sets, jsets = _sets(draw, 4 * m * hidden * 2)
-        for op in ops:
-            torch_fn, jax_fn = peers[op]
+        for op, (torch_fn, jax_fn) in peers.items():
             print(f"tune {op} tokens={m:5d} {what}: {_both(torch_fn, jax_fn, sets, jsets)}")
 
 
@@ -126,25 +109,6 @@ def tune_softmax(tokens, vocab=128256):
             sets, jsets = _sets(lambda: (3 * torch.randn(m, vocab, device="cuda").to(torch.bfloat16),), 4 * m * vocab)
             print(f"tune softmax tokens={m:5d} chunk={chunk:5d} warps={warps:2d}: "
                   + _both(bitorch.softmax, jax.jit(bijax.softmax), sets, jsets))
-
-
-def tune_softmax_group(tokens, vocab=128256):
-    """Chunks a program of the one-launch softmax owns (bispec.softmax.FUSED_GROUP), and whether its outputs keep
-    group 3's bits."""
-    for m in tokens:
-        sets, jsets = _sets(lambda: (3 * torch.randn(m, vocab, device="cuda").to(torch.bfloat16),), 4 * m * vocab)
-        for name in softmax_spec.NAMES:
-            torch_fn, jax_fn = getattr(bitorch, name), jax.jit(getattr(bijax, name))
-            softmax_spec.FUSED_GROUP = 3
-            jax.clear_caches()
-            expected = torch_fn(*sets[0])
-            for group in (2, 3, 4):
-                softmax_spec.FUSED_GROUP = group
-                jax.clear_caches()
-                same = (torch.equal(torch_fn(*sets[0]), expected)
-                        and torch.equal(torch.from_dlpack(jax_fn(*jsets[0])), expected))
-                print(f"tune {name} tokens={m:5d} group={group}: {_both(torch_fn, jax_fn, sets, jsets)}  "
-                      f"group 3's bits (both): {same}")
 
 
 TILES = [matmul_spec.Tiling(*t) for t in (  # (BLOCK_M, BLOCK_N, GROUP_M, warps, stages, rate, BLOCK_N2)
@@ -199,9 +163,8 @@ def tune_matmul(tokens):
 
 def main(argv):
     tokens = [int(t) for t in flags.FLAGS.tokens]
-    {"rmsnorm": tune_rmsnorm, "rmsnorm_weight": tune_rmsnorm_weight, "rmsnorm_past_l1": tune_rmsnorm_past_l1,
-     "norm_rows": tune_norm_rows, "split": tune_split, "mean": tune_mean, "softmax": tune_softmax,
-     "softmax_group": tune_softmax_group, "matmul": tune_matmul}[argv[1]](tokens)
+    {"rmsnorm": tune_rmsnorm, "rmsnorm_weight": tune_rmsnorm_weight, "split": tune_split, "mean": tune_mean,
+     "softmax": tune_softmax, "matmul": tune_matmul}[argv[1]](tokens)
 
 
 if __name__ == "__main__":

@@ -49,10 +49,9 @@ def multiprocessors() -> int:
     return 0 if INTERPRET else getattr(jax.devices()[0], "core_count", 0)
 
 
-def row_spec(length: int, rows: int = 1) -> pl.BlockSpec:
-    """One whole row of a (rows, length) array per program (grid axis 0; a row split over axis 1 shares it), or
-    `rows` consecutive rows, indexed [row, columns] in the kernel."""
-    return pl.BlockSpec((None, length) if rows == 1 else (rows, length), lambda i, *_: (i, 0))
+def row_spec(length: int) -> pl.BlockSpec:
+    """One whole row of a (rows, length) array per program (grid axis 0; a row split over axis 1 shares it)."""
+    return pl.BlockSpec((None, length), lambda i, *_: (i, 0))
 
 
 def whole_spec(length: int) -> pl.BlockSpec:

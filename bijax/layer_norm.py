@@ -13,8 +13,8 @@ from bijax import _launch
 from bijax._kernel_helpers import fma_f32, mul_f32, out_columns, tree_sum
 
 
-def _kernel(*refs, hidden: int, block: int, vec: int, warps: int, slice_: int, rows: int, eps: float,
-            has_weight: bool, has_bias: bool, params_first: bool, x_past_l1: bool):
+def _kernel(*refs, hidden: int, block: int, vec: int, warps: int, slice_: int, eps: float, has_weight: bool,
+            has_bias: bool, params_first: bool, x_past_l1: bool):
     x_ref, *param_refs, out_ref = refs
     w_ref = param_refs.pop(0) if has_weight else None
     b_ref = param_refs.pop(0) if has_bias else None
@@ -29,41 +29,37 @@ def _kernel(*refs, hidden: int, block: int, vec: int, warps: int, slice_: int, r
     stream = spec.STREAM_EVICTION or None
     # x past L1 (spec.x_past_l1): a volatile load, which takes no eviction hint.
     x_hint = dict(volatile=True) if x_past_l1 else dict(eviction_policy=stream)
+    x = plgpu.load(x_ref.at[cols], mask=mask, other=0, **x_hint).astype(jnp.float32)
     inv = common.inv_f32(hidden)
-    for r in range(rows):  # bispec.layer_norm.rows_per_program: each row as a program of its own
-        at = (lambda c: c) if rows == 1 else (lambda c, r=r: (r, c))  # noqa: E731  (a row of the block)
-        x = plgpu.load(x_ref.at[at(cols)], mask=mask, other=0, **x_hint).astype(jnp.float32)
-        # x - mean, rounded once; the constant carries the sign (negating the sum would round -0 apart
-        # between the frameworks). Padding lanes are zeroed so that they add nothing to the squares.
-        s, neg_inv = tree_sum(x, vec, warps), jnp.float32(-inv)
-        d = jnp.where(mask, fma_f32(s, neg_inv, x), 0.0)
-        rstd = jax.lax.rsqrt((tree_sum(mul_f32(d, d), vec, warps) + eps * hidden) * jnp.float32(inv))
-        if slice_ < block:  # a split row: this program's columns read again (from cache), d by the same FMA
-            x = plgpu.load(x_ref.at[ocols], mask=omask, other=0, eviction_policy=stream).astype(jnp.float32)
-            d = fma_f32(s, neg_inv, x)
-        if not params_first:
-            w = load(w_ref) if has_weight else None
-            b = load(b_ref) if has_bias else None
-        if has_weight:
-            y = fma_f32(d * rstd, w, b) if has_bias else d * rstd * w
-        else:
-            y = fma_f32(d, rstd, b) if has_bias else d * rstd
-        plgpu.store(out_ref.at[at(ocols)], y.astype(out_ref.dtype), mask=omask, eviction_policy=stream)
+    # x - mean, rounded once; the constant carries the sign (negating the sum would round -0 apart
+    # between the frameworks). Padding lanes are zeroed so that they add nothing to the squares.
+    s, neg_inv = tree_sum(x, vec, warps), jnp.float32(-inv)
+    d = jnp.where(mask, fma_f32(s, neg_inv, x), 0.0)
+    rstd = jax.lax.rsqrt((tree_sum(mul_f32(d, d), vec, warps) + eps * hidden) * jnp.float32(inv))
+    if slice_ < block:  # a split row: this program's columns read again (from cache), d by the same FMA
+        x = plgpu.load(x_ref.at[ocols], mask=omask, other=0, eviction_policy=stream).astype(jnp.float32)
+        d = fma_f32(s, neg_inv, x)
+    if not params_first:
+        w = load(w_ref) if has_weight else None
+        b = load(b_ref) if has_bias else None
+    if has_weight:
+        y = fma_f32(d * rstd, w, b) if has_bias else d * rstd * w
+    else:
+        y = fma_f32(d, rstd, b) if has_bias else d * rstd
+    plgpu.store(out_ref.at[ocols], y.astype(out_ref.dtype), mask=omask, eviction_policy=stream)
 
 
 def _run(x2, weight, bias, eps: float):
     rows, hidden = x2.shape
     params = [p for p in (weight, bias) if p is not None]
     warps, block, split = spec.num_warps(hidden), spec.block_size(hidden), spec.split(rows, hidden, _launch.INTERPRET)
-    rows_per_program = spec.rows_per_program(rows, split)
     kernel = functools.partial(_kernel, hidden=hidden, block=block, vec=common.vector_width(hidden, x2.dtype.itemsize),
-                               warps=warps, slice_=block // split, rows=rows_per_program, eps=eps,
+                               warps=warps, slice_=block // split, eps=eps,
                                has_weight=weight is not None, has_bias=bias is not None,
-                               params_first=spec.params_first(rows, rows_per_program),
-                               x_past_l1=spec.x_past_l1(split))
-    row = _launch.row_spec(hidden, rows_per_program)
+                               params_first=spec.params_first(rows), x_past_l1=spec.x_past_l1(split))
+    row = _launch.row_spec(hidden)
     call = _launch.pallas_call(
-        kernel, name="bijax_layer_norm", grid=(rows // rows_per_program, split),
+        kernel, name="bijax_layer_norm", grid=(rows, split),
         in_specs=[row] + [_launch.whole_spec(hidden)] * len(params), out_specs=row,
         out_shape=jax.ShapeDtypeStruct(x2.shape, x2.dtype), num_warps=warps)
     return call(x2, *params)

@@ -24,7 +24,7 @@ def _kernel(*refs, hidden: int, block: int, vec: int, warps: int, slice_: int, e
     ocols, omask = out_columns(cols, mask, hidden, block, slice_)
     load_weight = lambda: plgpu.load(w_ref.at[ocols], mask=omask, other=0,  # noqa: E731
                                      eviction_policy=spec.WEIGHT_EVICTION or None).astype(jnp.float32)
-    if weight_first:  # bispec.rms_norm.weight_first_in: no arithmetic changes with it
+    if weight_first:  # bispec.rms_norm.pallas_weight_first: no arithmetic changes with it
         w = load_weight()
     stream = functools.partial(_residual_stream, x_ref, res_ref, new_res_ref, past_l1=past_l1)
     s = stream(cols, mask, store=slice_ == block)
@@ -40,7 +40,7 @@ def _kernel(*refs, hidden: int, block: int, vec: int, warps: int, slice_: int, e
 def _residual_stream(x_ref, res_ref, new_res_ref, cols, mask, store: bool, past_l1: bool):
     """fp32 x (+ residual, rounded to x's dtype as stored; `store` writes it to new_res_ref) at cols."""
     stream = spec.STREAM_EVICTION or None
-    # past L1 (spec.inputs_past_l1): a volatile load, which takes no eviction hint.
+    # past L1 (spec.pallas_inputs_past_l1): a volatile load, which takes no eviction hint.
     hint = dict(volatile=True) if past_l1 else dict(eviction_policy=stream)
     s = plgpu.load(x_ref.at[cols], mask=mask, other=0, **hint).astype(jnp.float32)
     if res_ref is not None:
@@ -59,8 +59,8 @@ def _run(x2, weight, residual2, eps: float):
     warps, block, split = spec.num_warps(hidden), spec.block_size(hidden), spec.split(rows, hidden, _launch.INTERPRET)
     kernel = functools.partial(_kernel, hidden=hidden, block=block, vec=common.vector_width(hidden, x2.dtype.itemsize),
                                warps=warps, slice_=block // split, eps=eps,
-                               has_residual=has_residual, weight_first=spec.weight_first_in(rows, "pallas"),
-                               past_l1=split == 1 and spec.inputs_past_l1(rows, "pallas"))
+                               has_residual=has_residual, weight_first=spec.pallas_weight_first(rows),
+                               past_l1=split == 1 and spec.pallas_inputs_past_l1(rows))
     row = _launch.row_spec(hidden)
     out = jax.ShapeDtypeStruct(x2.shape, x2.dtype)
     call = _launch.pallas_call(

@@ -29,10 +29,9 @@ Triton writes -S as 0 - S, which turns -0 into +0 where a negation would not.
 Under the interpreters (no GPU) both twins emulate the FMA alike in fp64
 (within a double rounding of a true FMA).
 
-Reduction order: as rms_norm's. One program owns one row (or, from
-PROGRAM_ROWS_FROM rows on, PROGRAM_ROWS rows one after another, each as alone)
-and holds it whole in registers as a block of BLOCK = next_pow2(hidden) lanes
-over num_warps(hidden) warps; sum(x) and sum(d*d) are each SUM_RULE's tree over
+Reduction order: as rms_norm's. One program owns one row and holds it whole
+in registers as a block of BLOCK = next_pow2(hidden) lanes over
+num_warps(hidden) warps; sum(x) and sum(d*d) are each SUM_RULE's tree over
 that block (padding lanes hold 0 in both), shaped by the vector width of
 x's dtype and those warps. Both depend on hidden and the dtype alone, never on
 the number of rows, the row's position or the device.
@@ -55,14 +54,7 @@ num_warps = rms_norm.num_warps
 STREAM_EVICTION = rms_norm.STREAM_EVICTION
 PARAM_EVICTION = rms_norm.WEIGHT_EVICTION
 WEIGHT_LATE_FROM_ROWS = rms_norm.WEIGHT_LATE_FROM_ROWS
-
-
-def params_first(rows: int, rows_per_program_: int = 1) -> bool:
-    """Where weight and bias loads are issued (no arithmetic changes): rms_norm's rule, and always first in a
-    program of several rows, which loads them once for all."""
-    return rms_norm.weight_first(rows) or rows_per_program_ > 1
-
-
+params_first = rms_norm.weight_first  # where weight and bias loads are issued (no arithmetic changes)
 # Programs per row for few rows (no arithmetic changes): rms_norm's rule with its own aim. H200, hidden 8192 bf16,
 # medians of 3 (scratch/norm_few.py), 64 -> 128 programs: bitorch 2.46 -> 2.29 us at 32 tokens, 2.11 -> 1.95 at
 # 16 (bijax 2.40 -> 2.30, 1.95 -> 1.95; XLA 2.24, 1.78); a split of 16 at 8 tokens lost to 8 (1.79 against 1.76).
@@ -72,23 +64,6 @@ MAX_SPLIT = 8
 
 def split(rows: int, hidden: int, interpret: bool) -> int:
     return rms_norm.split(rows, hidden, interpret, SPLIT_PROGRAMS, MAX_SPLIT)
-
-
-# From PROGRAM_ROWS_FROM rows on, a program normalizes PROGRAM_ROWS rows one after the other, loading weight and
-# bias once for them all. Each row's arithmetic is a one-row program's (the same trees, the same bits); only loads
-# move. Aimed at bijax: the ~23 KB of L1 that XLA leaves (x_past_l1) cannot keep an 8192-wide weight and bias
-# between programs, so every row reads both again from L2 (H100, hidden 8192 bf16, 512 / 2048 / 4096 tokens:
-# bijax 8.26 / 25.2 / 47.8 us against bitorch's 7.74 / 24.0 / 46.2). Only where PROGRAM_ROWS divides the row
-# count, so that no program runs past the last row. A candidate, not yet timed: bench.tune norm_rows.
-PROGRAM_ROWS = 1
-PROGRAM_ROWS_FROM = 512
-
-
-def rows_per_program(rows: int, split_: int) -> int:
-    """Rows one program normalizes (1 for a split row, few rows, or a count PROGRAM_ROWS does not divide)."""
-    if split_ > 1 or rows < PROGRAM_ROWS_FROM or rows % PROGRAM_ROWS:
-        return 1
-    return PROGRAM_ROWS
 
 
 # An unsplit row's x is read past L1 (bitorch: ld.global.cg; bijax: a volatile load, as Pallas' cache_modifier=".cg"

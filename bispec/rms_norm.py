@@ -55,26 +55,23 @@ def weight_first(rows: int) -> bool:
     return rows < WEIGHT_LATE_FROM_ROWS
 
 
-# Each framework reads x and the residual past L1 (bitorch: ld.global.cg; bijax: volatile loads; the same values)
-# from its own row count on. bijax from 1024, so that the ~23 KB of L1 which XLA's launch leaves
-# (bispec.layer_norm.x_past_l1 says why) keeps the weight. H200, hidden 8192 bf16 (scratch/norm_few.py, medians of
-# 3), cached -> past L1: 1024 tokens 20.5 -> 19.9 us, 4096 72.0 -> 69.7 (bitorch 67.1, torch.compile 70.1); but
-# 128 3.84 -> 3.90, 256 5.52 -> 5.74, 512 9.84 -> 9.86. bitorch never: its ld.global.cg was no faster there (4096
-# tokens 67.1 -> 68.4 us). Not yet timed on an H100, where bijax beat bitorch at 2048 tokens (46.8 against 47.4
-# us): bench.tune rmsnorm_past_l1.
-PAST_L1_FROM_ROWS = {"pallas": 1024, "triton": 1 << 62}
+# bijax reads x and the residual past L1 (volatile loads; the same values) from this many rows on, so that the
+# ~23 KB of L1 which XLA's launch leaves (bispec.layer_norm.x_past_l1 says why) keeps the weight. H200, hidden
+# 8192 bf16 (scratch/norm_few.py, medians of 3), cached -> past L1: 1024 tokens 20.5 -> 19.9 us, 4096 72.0 ->
+# 69.7 (bitorch 67.1, torch.compile 70.1); but 128 3.84 -> 3.90, 256 5.52 -> 5.74, 512 9.84 -> 9.86. bitorch's
+# ld.global.cg was no faster (4096 tokens 67.1 -> 68.4 us).
+PALLAS_PAST_L1_FROM_ROWS = 1024
 
 
-def inputs_past_l1(rows: int, framework: str) -> bool:
-    """Whether `framework` ("pallas" or "triton") reads a rows-long batch's x and residual past L1."""
-    return rows >= PAST_L1_FROM_ROWS[framework]
+def pallas_inputs_past_l1(rows: int) -> bool:
+    return rows >= PALLAS_PAST_L1_FROM_ROWS
 
 
-# The weight load is issued first wherever the inputs go past L1 (the weight then comes from L1 alone). H200,
-# bijax, hidden 8192 bf16, with residual (scratch/rms_wf.py, medians of 3), late -> first: 1024 tokens 20.1 -> 19.4
-# us, 2048 35.9 -> 35.8, 4096 70.3 -> 70.4; with the inputs cached, 512 tokens 9.7 -> 11.3.
-def weight_first_in(rows: int, framework: str) -> bool:
-    return weight_first(rows) or inputs_past_l1(rows, framework)
+# bijax issues the weight load first wherever its inputs go past L1 (the weight then comes from L1 alone). H200,
+# hidden 8192 bf16, with residual (scratch/rms_wf.py, medians of 3), late -> first: 1024 tokens 20.1 -> 19.4 us,
+# 2048 35.9 -> 35.8, 4096 70.3 -> 70.4; with the inputs cached, 512 tokens 9.7 -> 11.3.
+def pallas_weight_first(rows: int) -> bool:
+    return weight_first(rows) or pallas_inputs_past_l1(rows)
 
 
 def block_size(hidden: int) -> int:

@@ -15,9 +15,10 @@ from bitorch._triton_helpers import cast_rtne, fma_f32, mul_f32, out_columns, tr
 
 @triton.jit
 def layer_norm_kernel(x_ptr, w_ptr, b_ptr, out_ptr, eps_sum, HIDDEN: tl.constexpr, INV_HIDDEN: tl.constexpr,
-                      BLOCK: tl.constexpr, VEC: tl.constexpr, WARPS: tl.constexpr, SLICE: tl.constexpr, ROWS: tl.constexpr,
+                      BLOCK: tl.constexpr, VEC: tl.constexpr, WARPS: tl.constexpr, SLICE: tl.constexpr,
                       HAS_WEIGHT: tl.constexpr, HAS_BIAS: tl.constexpr, STREAM: tl.constexpr, PARAM: tl.constexpr,
                       PARAMS_FIRST: tl.constexpr, X_CACHE: tl.constexpr, X_EVICT: tl.constexpr):
+    row = tl.program_id(0).to(tl.int64)
     cols = tl.arange(0, BLOCK)
     mask = cols < HIDDEN
     ocols, omask = out_columns(cols, mask, HIDDEN, BLOCK, SLICE)
@@ -26,36 +27,34 @@ def layer_norm_kernel(x_ptr, w_ptr, b_ptr, out_ptr, eps_sum, HIDDEN: tl.constexp
             w = tl.load(w_ptr + ocols, mask=omask, other=0.0, eviction_policy=PARAM).to(tl.float32)
         if HAS_BIAS:
             b = tl.load(b_ptr + ocols, mask=omask, other=0.0, eviction_policy=PARAM).to(tl.float32)
-    for r in tl.static_range(ROWS):  # bispec.layer_norm.rows_per_program: each row as a program of its own
-        row = tl.program_id(0).to(tl.int64) * ROWS + r
-        x = tl.load(x_ptr + row * HIDDEN + cols, mask=mask, other=0.0, cache_modifier=X_CACHE,
-                    eviction_policy=X_EVICT).to(tl.float32)
-        # x - mean, rounded once; the constant carries the sign (negating the sum would round -0 apart
-        # between the frameworks). Padding lanes are zeroed so that they add nothing to the squares.
-        s = tree_sum(x, VEC, WARPS)
-        neg_inv = tl.full([], -INV_HIDDEN, tl.float32)
-        d = tl.where(mask, fma_f32(s, neg_inv, x), 0.0)
-        rstd = tl.math.rsqrt((tree_sum(mul_f32(d, d), VEC, WARPS) + eps_sum) * INV_HIDDEN)
-        if SLICE < BLOCK:  # a split row: this program's columns read again (from cache), d by the same FMA
-            x = tl.load(x_ptr + row * HIDDEN + ocols, mask=omask, other=0.0, eviction_policy=STREAM).to(tl.float32)
-            d = fma_f32(s, neg_inv, x)
-        if not PARAMS_FIRST:
-            if HAS_WEIGHT:
-                w = tl.load(w_ptr + ocols, mask=omask, other=0.0, eviction_policy=PARAM).to(tl.float32)
-            if HAS_BIAS:
-                b = tl.load(b_ptr + ocols, mask=omask, other=0.0, eviction_policy=PARAM).to(tl.float32)
+    x = tl.load(x_ptr + row * HIDDEN + cols, mask=mask, other=0.0, cache_modifier=X_CACHE,
+                eviction_policy=X_EVICT).to(tl.float32)
+    # x - mean, rounded once; the constant carries the sign (negating the sum would round -0 apart
+    # between the frameworks). Padding lanes are zeroed so that they add nothing to the squares.
+    s = tree_sum(x, VEC, WARPS)
+    neg_inv = tl.full([], -INV_HIDDEN, tl.float32)
+    d = tl.where(mask, fma_f32(s, neg_inv, x), 0.0)
+    rstd = tl.math.rsqrt((tree_sum(mul_f32(d, d), VEC, WARPS) + eps_sum) * INV_HIDDEN)
+    if SLICE < BLOCK:  # a split row: this program's columns read again (from cache), d by the same FMA
+        x = tl.load(x_ptr + row * HIDDEN + ocols, mask=omask, other=0.0, eviction_policy=STREAM).to(tl.float32)
+        d = fma_f32(s, neg_inv, x)
+    if not PARAMS_FIRST:
         if HAS_WEIGHT:
-            if HAS_BIAS:
-                y = fma_f32(d * rstd, w, b)
-            else:
-                y = d * rstd * w
+            w = tl.load(w_ptr + ocols, mask=omask, other=0.0, eviction_policy=PARAM).to(tl.float32)
+        if HAS_BIAS:
+            b = tl.load(b_ptr + ocols, mask=omask, other=0.0, eviction_policy=PARAM).to(tl.float32)
+    if HAS_WEIGHT:
+        if HAS_BIAS:
+            y = fma_f32(d * rstd, w, b)
         else:
-            if HAS_BIAS:
-                y = fma_f32(d, rstd, b)
-            else:
-                y = d * rstd
-        tl.store(out_ptr + row * HIDDEN + ocols, cast_rtne(y, out_ptr.dtype.element_ty), mask=omask,
-                 eviction_policy=STREAM)
+            y = d * rstd * w
+    else:
+        if HAS_BIAS:
+            y = fma_f32(d, rstd, b)
+        else:
+            y = d * rstd
+    tl.store(out_ptr + row * HIDDEN + ocols, cast_rtne(y, out_ptr.dtype.element_ty), mask=omask,
+             eviction_policy=STREAM)
 
 
 def _run(x: torch.Tensor, weight: torch.Tensor | None, bias: torch.Tensor | None, eps: float) -> torch.Tensor:
@@ -66,16 +65,14 @@ def _run(x: torch.Tensor, weight: torch.Tensor | None, bias: torch.Tensor | None
         # A missing weight or bias is never read: x stands in for its pointer.
         w = _launch.packed_rows(weight) if weight is not None else x2
         b = _launch.packed_rows(bias) if bias is not None else x2
-        rows = x2.shape[0]
-        split = spec.split(rows, hidden, _launch.INTERPRET)
-        rows_per_program = spec.rows_per_program(rows, split)
+        split = spec.split(x2.shape[0], hidden, _launch.INTERPRET)
         past_l1 = spec.x_past_l1(split)  # ld.global.cg, which takes no eviction hint
-        _launch.launch(layer_norm_kernel, (rows // rows_per_program, split), x2, w, b, out, eps * hidden,
+        _launch.launch(layer_norm_kernel, (x2.shape[0], split), x2, w, b, out, eps * hidden,
                        HIDDEN=hidden, INV_HIDDEN=common.inv_f32(hidden), BLOCK=spec.block_size(hidden),
                        VEC=common.vector_width(hidden, x.element_size()), WARPS=spec.num_warps(hidden),
-                       SLICE=spec.block_size(hidden) // split, ROWS=rows_per_program,
+                       SLICE=spec.block_size(hidden) // split,
                        HAS_WEIGHT=weight is not None, HAS_BIAS=bias is not None, STREAM=spec.STREAM_EVICTION,
-                       PARAM=spec.PARAM_EVICTION, PARAMS_FIRST=spec.params_first(rows, rows_per_program),
+                       PARAM=spec.PARAM_EVICTION, PARAMS_FIRST=spec.params_first(x2.shape[0]),
                        X_CACHE=".cg" if past_l1 else "", X_EVICT="" if past_l1 else spec.STREAM_EVICTION)
     return out
 

@@ -15,19 +15,17 @@ from bitorch._triton_helpers import cast_rtne, mul_f32, out_columns, tree_sum
 def rms_norm_kernel(x_ptr, res_ptr, w_ptr, out_ptr, new_res_ptr, eps_sum, HIDDEN: tl.constexpr,
                     INV_HIDDEN: tl.constexpr, BLOCK: tl.constexpr, VEC: tl.constexpr, WARPS: tl.constexpr,
                     SLICE: tl.constexpr, HAS_RESIDUAL: tl.constexpr, STREAM: tl.constexpr, WEIGHT: tl.constexpr,
-                    WEIGHT_FIRST: tl.constexpr, PAST_L1: tl.constexpr):
+                    WEIGHT_FIRST: tl.constexpr):
     row = tl.program_id(0).to(tl.int64)
     cols = tl.arange(0, BLOCK)
     mask = cols < HIDDEN
     ocols, omask = out_columns(cols, mask, HIDDEN, BLOCK, SLICE)
-    if WEIGHT_FIRST:  # bispec.rms_norm.weight_first_in: no arithmetic changes with it
+    if WEIGHT_FIRST:  # bispec.rms_norm.weight_first: no arithmetic changes with it
         w = tl.load(w_ptr + ocols, mask=omask, other=0.0, eviction_policy=WEIGHT).to(tl.float32)
-    s = _residual_stream(x_ptr, res_ptr, new_res_ptr, row * HIDDEN + cols, mask, SLICE == BLOCK, HAS_RESIDUAL, STREAM,
-                         PAST_L1)
+    s = _residual_stream(x_ptr, res_ptr, new_res_ptr, row * HIDDEN + cols, mask, SLICE == BLOCK, HAS_RESIDUAL, STREAM)
     rstd = tl.math.rsqrt((tree_sum(mul_f32(s, s), VEC, WARPS) + eps_sum) * INV_HIDDEN)
     if SLICE < BLOCK:  # a split row: this program's columns read again (from cache), the same values
-        s = _residual_stream(x_ptr, res_ptr, new_res_ptr, row * HIDDEN + ocols, omask, True, HAS_RESIDUAL, STREAM,
-                             False)
+        s = _residual_stream(x_ptr, res_ptr, new_res_ptr, row * HIDDEN + ocols, omask, True, HAS_RESIDUAL, STREAM)
     if not WEIGHT_FIRST:
         w = tl.load(w_ptr + ocols, mask=omask, other=0.0, eviction_policy=WEIGHT).to(tl.float32)
     tl.store(out_ptr + row * HIDDEN + ocols, cast_rtne(s * rstd * w, out_ptr.dtype.element_ty), mask=omask,
@@ -36,14 +34,11 @@ def rms_norm_kernel(x_ptr, res_ptr, w_ptr, out_ptr, new_res_ptr, eps_sum, HIDDEN
 
 @triton.jit
 def _residual_stream(x_ptr, res_ptr, new_res_ptr, offs, mask, STORE: tl.constexpr, HAS_RESIDUAL: tl.constexpr,
-                     STREAM: tl.constexpr, PAST_L1: tl.constexpr):
-    """fp32 x (+ residual, rounded to x's dtype as stored; STORE writes it to new_res_ptr) at offs. PAST_L1
-    (bispec.rms_norm.inputs_past_l1) loads them with ld.global.cg, which takes no eviction hint."""
-    CACHE: tl.constexpr = ".cg" if PAST_L1 else ""
-    EVICT: tl.constexpr = "" if PAST_L1 else STREAM
-    s = tl.load(x_ptr + offs, mask=mask, other=0.0, cache_modifier=CACHE, eviction_policy=EVICT).to(tl.float32)
+                     STREAM: tl.constexpr):
+    """fp32 x (+ residual, rounded to x's dtype as stored; STORE writes it to new_res_ptr) at offs."""
+    s = tl.load(x_ptr + offs, mask=mask, other=0.0, eviction_policy=STREAM).to(tl.float32)
     if HAS_RESIDUAL:
-        s += tl.load(res_ptr + offs, mask=mask, other=0.0, cache_modifier=CACHE, eviction_policy=EVICT).to(tl.float32)
+        s += tl.load(res_ptr + offs, mask=mask, other=0.0, eviction_policy=STREAM).to(tl.float32)
         # The norm sees the residual stream as stored: rounded to the input dtype.
         s_rounded = cast_rtne(s, new_res_ptr.dtype.element_ty)
         if STORE:
@@ -58,16 +53,14 @@ def _run(x: torch.Tensor, weight: torch.Tensor, eps: float, residual: torch.Tens
     out = torch.empty(x.shape, dtype=x.dtype, device=x.device)
     new_res = torch.empty_like(out) if residual is not None else out
     res2 = _launch.packed_rows(residual) if residual is not None else x2
-    rows = x2.shape[0]
-    if rows:
-        split = spec.triton_split(rows, hidden, _launch.INTERPRET)
-        _launch.launch(rms_norm_kernel, (rows, split), x2, res2, _launch.packed_rows(weight), out, new_res,
+    if x2.shape[0]:
+        split = spec.triton_split(x2.shape[0], hidden, _launch.INTERPRET)
+        _launch.launch(rms_norm_kernel, (x2.shape[0], split), x2, res2, _launch.packed_rows(weight), out, new_res,
                        eps * hidden, HIDDEN=hidden, INV_HIDDEN=common.inv_f32(hidden), BLOCK=spec.block_size(hidden),
                        VEC=common.vector_width(hidden, x.element_size()), WARPS=spec.num_warps(hidden),
                        SLICE=spec.block_size(hidden) // split,
                        HAS_RESIDUAL=residual is not None, STREAM=spec.STREAM_EVICTION,
-                       WEIGHT=spec.WEIGHT_EVICTION, WEIGHT_FIRST=spec.weight_first_in(rows, "triton"),
-                       PAST_L1=split == 1 and spec.inputs_past_l1(rows, "triton"))
+                       WEIGHT=spec.WEIGHT_EVICTION, WEIGHT_FIRST=spec.weight_first(x2.shape[0]))
     return out, new_res
 
 

@@ -98,19 +98,6 @@ def test_frameworks_agree(rng, dtype, hidden):
         harness.assert_close(from_torch, from_jax, dtype, "out, torch vs jax", ulps=1.0)
 
 
-@pytest.mark.parametrize("per_program,rows", [(2, 8), (4, 12), (4, 10)], ids=["2x4", "4x3", "4-does-not-divide-10"])
-def test_rows_per_program_same_bits(backend, rng, monkeypatch, per_program, rows):
-    """A program of several rows (bispec.layer_norm.rows_per_program) gives each row a one-row program's bits."""
-    inputs = make_inputs(rng, rows, 1000, "bfloat16")
-    alone = run(backend, inputs)[0]
-    monkeypatch.setattr(spec, "SPLIT_PROGRAMS", 1)  # rows left whole
-    monkeypatch.setattr(spec, "PROGRAM_ROWS", per_program)
-    monkeypatch.setattr(spec, "PROGRAM_ROWS_FROM", 4)
-    split = spec.split(rows, 1000, not harness.ON_GPU)
-    assert spec.rows_per_program(rows, split) == (per_program if rows % per_program == 0 else 1)
-    harness.assert_bitwise_equal(run(backend, inputs)[0], alone, f"{per_program} rows a program")
-
-
 def test_nan_stays_in_its_row(backend, rng):
     inputs = make_inputs(rng, 5, 1000, "bfloat16")
     inputs["x"][2, 17] = np.nan
@@ -208,14 +195,3 @@ def test_jax_kernel_ran_jit_and_vmap(rng):
     # The GPU path lowers to a Triton kernel with the explicit FMA (checked here without a GPU by lowering for CUDA).
     text = harness.cuda_lowering(lambda x: f(x, w, b), x)
     assert "__gpu$xla.gpu.triton" in text and "fma.rn.f32" in text
-
-
-def test_jax_rows_per_program_lowers_to_triton_for_cuda(monkeypatch):
-    """The Triton path takes a block of several rows (checked here without a GPU by lowering for CUDA)."""
-    import jax.numpy as jnp
-
-    monkeypatch.setattr(spec, "PROGRAM_ROWS", 2)
-    x, w = jnp.zeros((spec.PROGRAM_ROWS_FROM, 8192), jnp.bfloat16), jnp.zeros((8192,), jnp.bfloat16)
-    assert spec.rows_per_program(x.shape[0], spec.split(x.shape[0], 8192, False)) == 2
-    lowered = harness.cuda_lowering(lambda x, w, b: layer_norm(JAX)(x, w, b), x, w, w)
-    assert "__gpu$xla.gpu.triton" in lowered and f"grid_x = {spec.PROGRAM_ROWS_FROM // 2} : i32" in lowered
