@@ -49,6 +49,11 @@ def multiprocessors() -> int:
     return 0 if INTERPRET else getattr(jax.devices()[0], "core_count", 0)
 
 
+def gpu_name() -> str:
+    """The name of the default GPU ("NVIDIA H100 80GB HBM3"); empty under the interpreter."""
+    return "" if INTERPRET else getattr(jax.devices()[0], "device_kind", "")
+
+
 def row_spec(length: int) -> pl.BlockSpec:
     """One whole row of a (rows, length) array per program (grid axis 0; a row split over axis 1 shares it)."""
     return pl.BlockSpec((None, length), lambda i, *_: (i, 0))

@@ -41,15 +41,15 @@ Reduction order, a function of the reduced length n alone:
   and write the chunk's outputs (softmax: from pass 1's exps, m_b = m_c).
   Every pass-2 program of a row computes the same (M, S).
   On a GPU, rows of up to FUSED_MAX_CHUNKS chunks, FUSED_MIN_ROWS or more of
-  them, run both passes in one launch, a program per FUSED_GROUP consecutive
-  chunks of a row: it streams the group's first chunks for their (m_c, s_c),
+  them, run both passes in one launch, a program per group (group(): FUSED_GROUP,
+  or the GPU's and framework's) of consecutive chunks of a row: it streams the group's first chunks for their (m_c, s_c),
   asking L2 to keep them, keeps the last chunk's exps (softmax) or x
   (log_softmax) in registers, publishes, waits until its row's other programs
   have, writes the held chunk and re-reads the others from L2, so x is read
   from memory once. Programs take tickets from an atomic counter in the order
   they start, so every lower ticket's program is running or done: a row's
-  programs all run as long as the GPU holds cdiv(FUSED_MAX_CHUNKS,
-  FUSED_GROUP) programs at once, which a GPU of FUSED_MIN_SMS SMs does. The
+  programs all run as long as the GPU holds cdiv(FUSED_MAX_CHUNKS, group)
+  programs at once, which a GPU of FUSED_MIN_SMS SMs does. The
   interpreters run programs one after another (none could wait for a later
   one), so there, on smaller GPUs, and for longer or fewer rows, the passes
   are two launches of a program per chunk: pass 1 asks L2 to keep x for pass
@@ -84,11 +84,15 @@ FUSED_MIN_SMS = 16
 # holds one chunk in registers whatever the group (56 registers), so a longer group waits less per byte, until the
 # re-read chunks fall out of L2. H200, 4096 x 128256 bf16, softmax / log_softmax: 0.663 / 0.667 ms holding one
 # chunk a program, 0.605 / 0.599 groups of 2, 0.584 / 0.575 of 3, 0.620 / 0.600 of 4, 0.647 / 0.622 of 5 (at 512
-# rows 88.9 / 89.4 us against 82.0 / 78.8 with 3). The same bits whatever the group. On an H100 (3.0 TB/s copy;
-# bench/results/h100_2026-12-05/rounds3_0e28947/sm_group.txt, bitorch's kernel) groups of 2 took 761 / 754 us (91.4 /
-# 92.3 % of copy bandwidth), of 3 776 / 782 (89.7 / 89.0 %), of 4 860 / 867: a group per GPU is not shipped yet, as
-# it has not run through the tests and bench on an H100.
+# rows 88.9 / 89.4 us against 82.0 / 78.8 with 3). The same bits whatever the group.
 FUSED_GROUP = 3
+# Where another group is faster: a substring of the GPU's name -> {framework: group}. H100, 4096 x 128256 bf16,
+# softmax / log_softmax (bench/results/h100_2026-12-05/tune_30aba51/tune.log, one run): bitorch's groups of 2 took
+# 756 / 749 us against 768 / 773 with 3, but bijax's 786 / 776 against 770 / 768 (its group-2 program takes 72 / 64
+# registers where bitorch's takes 56, offline: bench/results/offline_2026-12-05/sm_group_regs.txt).
+FUSED_GROUP_BY_GPU = {"H100": {"triton": 2}}
+
+
 
 # Cache hints: a row held in registers, and pass 2 of a long row, stream through
 # once; pass 1 of a long row asks L2 to keep the row for pass 2's re-read.
@@ -127,9 +131,14 @@ def fused(n: int, rows: int, multiprocessors: int) -> bool:
             and multiprocessors >= FUSED_MIN_SMS)
 
 
-def group(fused_launch: bool) -> int:
-    """Chunks a program of the chunked kernel owns: FUSED_GROUP in the one launch, one in the two."""
-    return FUSED_GROUP if fused_launch else 1
+def group(fused_launch: bool, gpu_name: str = "", framework: str = "") -> int:
+    """Chunks a program of the chunked kernel owns: one in the two launches; in the one launch, the group
+    FUSED_GROUP_BY_GPU gives `framework` ("triton" or "pallas") on the GPU named gpu_name, else FUSED_GROUP.
+    Any group gives the same bits."""
+    if not fused_launch:
+        return 1
+    return next((groups[framework] for key, groups in FUSED_GROUP_BY_GPU.items()
+                 if key in gpu_name and framework in groups), FUSED_GROUP)
 
 
 def stats_block(n: int) -> int:

@@ -48,6 +48,11 @@ def multiprocessors(t: torch.Tensor) -> int:
     return 0 if INTERPRET else torch.cuda.get_device_properties(t.device).multi_processor_count
 
 
+def gpu_name(t: torch.Tensor) -> str:
+    """The name of t's GPU ("NVIDIA H100 80GB HBM3"); empty under the interpreter."""
+    return "" if INTERPRET else torch.cuda.get_device_name(t.device)
+
+
 def packed_rows(t: torch.Tensor) -> torch.Tensor:
     """t as packed (rows, last dim), starting on a 16-byte boundary.
 
