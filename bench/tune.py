@@ -1,4 +1,4 @@
-"""Time candidate spec constants on the GPU: python -m bench.tune rmsnorm|rmsnorm_weight|split|mean|softmax|matmul.
+"""Time candidate spec constants on the GPU: python -m bench.tune <what> (main() lists them).
 
 Each candidate is applied by setting the spec's constants (both frameworks read
 them at call time), then timed like the bench (CUDA graph / one jit, CUPTI).
@@ -111,6 +111,26 @@ def tune_softmax(tokens, vocab=128256):
                   + _both(bitorch.softmax, jax.jit(bijax.softmax), sets, jsets))
 
 
+def tune_softmax_group(tokens, vocab=128256):
+    """Chunks a program of the one-launch softmax owns (bispec.softmax.FUSED_GROUP, FUSED_GROUP_BY_GPU dropped), in
+    both frameworks, and whether every group keeps group 3's bits."""
+    softmax_spec.FUSED_GROUP_BY_GPU = {}
+    for m in tokens:
+        sets, jsets = _sets(lambda: (3 * torch.randn(m, vocab, device="cuda").to(torch.bfloat16),), 4 * m * vocab)
+        for name in softmax_spec.NAMES:
+            torch_fn, jax_fn = getattr(bitorch, name), jax.jit(getattr(bijax, name))
+            softmax_spec.FUSED_GROUP = 3
+            jax.clear_caches()
+            expected = torch_fn(*sets[0])
+            for group in (2, 3, 4):
+                softmax_spec.FUSED_GROUP = group
+                jax.clear_caches()  # bijax's traces key on shapes, not on the spec's constants
+                same = (torch.equal(torch_fn(*sets[0]), expected)
+                        and torch.equal(torch.from_dlpack(jax_fn(*jsets[0])), expected))
+                print(f"tune {name} tokens={m:5d} group={group}: {_both(torch_fn, jax_fn, sets, jsets)}  "
+                      f"group 3's bits (both): {same}")
+
+
 TILES = [matmul_spec.Tiling(*t) for t in (  # (BLOCK_M, BLOCK_N, GROUP_M, warps, stages, rate, BLOCK_N2)
     (128, 256, 8, 8, 4), (128, 128, 8, 8, 5), (128, 64, 8, 4, 8), (64, 64, 8, 4, 8),
     # two column blocks: 192- and 96-wide tiles, for the waves of the 256..512-row gap (issue 3)
@@ -164,7 +184,7 @@ def tune_matmul(tokens):
 def main(argv):
     tokens = [int(t) for t in flags.FLAGS.tokens]
     {"rmsnorm": tune_rmsnorm, "rmsnorm_weight": tune_rmsnorm_weight, "split": tune_split, "mean": tune_mean,
-     "softmax": tune_softmax, "matmul": tune_matmul}[argv[1]](tokens)
+     "softmax": tune_softmax, "softmax_group": tune_softmax_group, "matmul": tune_matmul}[argv[1]](tokens)
 
 
 if __name__ == "__main__":
