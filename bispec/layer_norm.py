@@ -66,6 +66,11 @@ def split(rows: int, hidden: int, interpret: bool) -> int:
     return rms_norm.split(rows, hidden, interpret, SPLIT_PROGRAMS, MAX_SPLIT)
 
 
+def triton_split(rows: int, hidden: int, interpret: bool) -> int:
+    """bitorch's programs per row: rms_norm's rule (whole rows from TRITON_UNSPLIT_FROM_ROWS), over split()."""
+    return rms_norm.triton_split(rows, hidden, interpret, split)
+
+
 # An unsplit row's x is read past L1 (bitorch: ld.global.cg; bijax: a volatile load, as Pallas' cache_modifier=".cg"
 # does not lower: jax looks ".cg" up in a table keyed "cg"), leaving L1 to the weight and bias that every program
 # reads again. It matters most to bijax: XLA launches every kernel that takes dynamic shared memory (ours: 32 bytes

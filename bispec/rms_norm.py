@@ -99,15 +99,23 @@ def split(rows: int, hidden: int, interpret: bool, programs: int | None = None, 
     return 1 << max(0, most.bit_length() - 1) if most > 1 else 1
 
 
-# bitorch leaves a row whole from this many rows on, where bijax still splits it in 2 (split()): H200, hidden 8192
-# bf16, with residual, medians of 3 (scratch/rms_split.py), 32 tokens, unsplit against 2 programs a row: bitorch
-# 2.56 against 2.91 us, bijax 2.85 against 2.77 (torch.compile 2.64). At 8 and 16 tokens both kept split()'s.
+# bitorch leaves a row whole from this many rows on (rms_norm and layer_norm), where bijax still splits it in 2
+# (split()): H200, hidden 8192 bf16, with residual, medians of 3 (scratch/rms_split.py), 32 tokens, unsplit against
+# 2 programs a row: bitorch 2.56 against 2.91 us, bijax 2.85 against 2.77 (torch.compile 2.64). H100 layer_norm, 32
+# tokens (bench/results/h100_2026-12-05/tune_30aba51/tune.log): bitorch unsplit 2.35 against 2.46 us split in 4,
+# bijax 2.50 against 2.46.
 TRITON_UNSPLIT_FROM_ROWS = 32
+# Below that, bitorch's rms_norm aims at fewer programs than bijax's: H100, 8 tokens (same tune), 32 programs (4 a
+# row) took bitorch 1.79 us against 1.89 with 64, bijax 1.95 against 1.82.
+TRITON_SPLIT_PROGRAMS = 32
 
 
-def triton_split(rows: int, hidden: int, interpret: bool) -> int:
-    """bitorch's programs per row: split()'s, but 1 from TRITON_UNSPLIT_FROM_ROWS rows on. Changes no bit."""
-    return 1 if rows >= TRITON_UNSPLIT_FROM_ROWS else split(rows, hidden, interpret)
+def triton_split(rows: int, hidden: int, interpret: bool, plan=None) -> int:
+    """bitorch's programs per row: 1 from TRITON_UNSPLIT_FROM_ROWS rows on, else plan(rows, hidden, interpret)
+    (rms_norm's: split() aiming at TRITON_SPLIT_PROGRAMS). Changes no bit."""
+    if rows >= TRITON_UNSPLIT_FROM_ROWS:
+        return 1
+    return plan(rows, hidden, interpret) if plan else split(rows, hidden, interpret, TRITON_SPLIT_PROGRAMS)
 
 
 def num_warps(hidden: int) -> int:

@@ -65,7 +65,7 @@ def _run(x: torch.Tensor, weight: torch.Tensor | None, bias: torch.Tensor | None
         # A missing weight or bias is never read: x stands in for its pointer.
         w = _launch.packed_rows(weight) if weight is not None else x2
         b = _launch.packed_rows(bias) if bias is not None else x2
-        split = spec.split(x2.shape[0], hidden, _launch.INTERPRET)
+        split = spec.triton_split(x2.shape[0], hidden, _launch.INTERPRET)
         past_l1 = spec.x_past_l1(split)  # ld.global.cg, which takes no eviction hint
         _launch.launch(layer_norm_kernel, (x2.shape[0], split), x2, w, b, out, eps * hidden,
                        HIDDEN=hidden, INV_HIDDEN=common.inv_f32(hidden), BLOCK=spec.block_size(hidden),

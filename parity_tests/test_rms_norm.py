@@ -61,9 +61,12 @@ def test_split_plan():
             assert plan.split(plan.SPLIT_PROGRAMS // 2, 8192, interpret) == 2
             assert plan.split(plan.SPLIT_PROGRAMS // 2 + 1, 8192, interpret) == 1 == plan.split(199, 8192, interpret)
             assert plan.split(1, spec.MIN_SLICE, interpret) == 1  # no slice narrower than MIN_SLICE
-    # bitorch's rms_norm leaves rows whole from fewer rows on; below, the shared plan
+    # bitorch leaves rows whole from fewer rows on, in both norms; below, rms_norm aims at fewer programs
     rows = spec.TRITON_UNSPLIT_FROM_ROWS
-    assert spec.triton_split(rows, 8192, False) == 1 < spec.split(rows, 8192, False)
+    for plan in (spec, layer_norm_spec):
+        assert plan.triton_split(rows, 8192, False) == 1 < plan.split(rows, 8192, False)
+    assert layer_norm_spec.triton_split(8, 8192, False) == layer_norm_spec.split(8, 8192, False) == 8
+    assert spec.triton_split(8, 8192, False) == spec.TRITON_SPLIT_PROGRAMS // 8 < spec.split(8, 8192, False)
     assert spec.triton_split(3, 1000, True) == spec.split(3, 1000, True) == 2
 
 
