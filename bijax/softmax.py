@@ -69,7 +69,9 @@ def _chunked_kernel(*refs, n: int, block: int, vec: int, warps: int, chunks: int
         x_ref, m_ref, s_ref, out_ref = refs if out_pass else (*refs, None)
         t = pl.program_id(0)
     programs = common.cdiv(chunks, group)
-    row, c0 = t // programs, (t % programs) * group
+    # t >= 0. The row, clamped to the array, bounds row * n in int32, so the compiler may address a thread's
+    # vectors of a chunk as one pointer plus offsets (H100 code: 64 registers, not 72, in groups of 2).
+    row, c0 = jnp.clip(jax.lax.div(t, programs), 0, x_ref.shape[0] - 1), jax.lax.rem(t, programs) * group
 
     def stream(j, carry):
         *_, m_c, e = _chunk(x_ref, row, c0 + j, n, block, spec.REREAD_EVICTION)
