@@ -89,9 +89,10 @@ FUSED_GROUP = 3
 # Where another group is faster: a substring of the GPU's name -> {framework: group}. H100, 4096 x 128256 bf16,
 # softmax / log_softmax (bench/results/h100_2026-12-05/tune_30aba51/tune.log, one run): bitorch's groups of 2 took
 # 756 / 749 us against 768 / 773 with 3. bijax's took 786 / 776 against 770 / 768 while its group-2 program
-# held 72 / 64 registers (bitorch's 56: 7 programs an SM, not 8); bounding the row's offset brought them to
-# 64 / 64 (offline, triton 3.6: bench/results/offline_2026-12-06/sm_group_regs.txt).
-FUSED_GROUP_BY_GPU = {"H100": {"triton": 2, "pallas": 2}}
+# held 72 / 64 registers (bitorch's 56: 7 programs an SM, not 8). Bounding the row's offset (810f6d9) brought them
+# to 64 / 64 offline (triton 3.6: bench/results/offline_2026-12-06/sm_group_regs.txt); until an H100 times that,
+# bijax keeps groups of 3.
+FUSED_GROUP_BY_GPU = {"H100": {"triton": 2}}
 
 
 
