@@ -134,13 +134,12 @@ def test_one_launch_plan():
     assert not spec.fused(spec.MAX_REGISTER, 4096, h100)  # held in registers
 
 
-def test_group_per_gpu_and_framework(monkeypatch):
+def test_group_per_gpu_and_framework():
     """A program's chunks: one in the two launches; in the one launch the group the named GPU gives the framework,
     else FUSED_GROUP."""
-    monkeypatch.setattr(spec, "FUSED_GROUP_BY_GPU", {"H100": {"triton": 2}})
     h100 = "NVIDIA H100 80GB HBM3"
     assert spec.group(False, h100, "triton") == 1
-    assert spec.group(True, h100, "triton") == 2
+    assert spec.group(True, h100, "triton") == spec.FUSED_GROUP_BY_GPU["H100"]["triton"] == 2
     assert spec.group(True, h100, "pallas") == spec.group(True, "NVIDIA H200", "triton") == spec.FUSED_GROUP
 
 
