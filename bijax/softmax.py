@@ -69,10 +69,12 @@ def _chunked_kernel(*refs, n: int, block: int, vec: int, warps: int, chunks: int
         x_ref, m_ref, s_ref, out_ref = refs if out_pass else (*refs, None)
         t = pl.program_id(0)
     programs = common.cdiv(chunks, group)
-    # t >= 0. The row, clamped to the array, bounds row * n in int32, so the compiler may address a thread's
-    # vectors of a chunk as one pointer plus offsets (sm_90 code, offline: 64 registers, not 72, in groups of 2;
-    # 56, not 63, in groups of 3; no gain timed on an H100 yet: bispec.softmax.FUSED_GROUP_BY_GPU).
-    row, c0 = jnp.clip(jax.lax.div(t, programs), 0, x_ref.shape[0] - 1), jax.lax.rem(t, programs) * group
+    # Unsigned, and the row clamped to the array (neither changes a valid ticket): the compiler then bounds
+    # row * n in int32 and keeps the row's addresses per program, not per thread (sm_90, offline: 56 registers
+    # in groups of 2, as bitorch's kernel; signed, 72; signed and clamped, 64).
+    tu = t.astype(jnp.uint32)
+    row = jnp.minimum(tu // programs, x_ref.shape[0] - 1).astype(jnp.int32)
+    c0 = (tu % programs).astype(jnp.int32) * group
 
     def stream(j, carry):
         *_, m_c, e = _chunk(x_ref, row, c0 + j, n, block, spec.REREAD_EVICTION)

@@ -92,7 +92,8 @@ FUSED_GROUP = 3
 # held 72 / 64 registers (bitorch's 56: 7 programs an SM, not 8). Bounding the row's offset (810f6d9) brought them
 # to 64 / 64 offline (triton 3.6: bench/results/offline_2026-12-06/sm_group_regs.txt), yet on an H100 bijax's
 # groups of 2 still took 792.8 / 785.3 us against 780.6 / 776.8 with 3 (h100_2026-12-06/rounds3_9507e95/tune.log).
-FUSED_GROUP_BY_GPU = {"H100": {"triton": 2}}
+# Unsigned ticket arithmetic brings them to 56 / 56 offline, bitorch's count: bijax takes groups of 2 as well.
+FUSED_GROUP_BY_GPU = {"H100": {"triton": 2, "pallas": 2}}
 
 
 

@@ -139,15 +139,15 @@ def test_group_per_gpu_and_framework():
     else FUSED_GROUP."""
     h100 = "NVIDIA H100 80GB HBM3"
     assert spec.group(False, h100, "triton") == 1
-    assert spec.group(True, h100, "triton") == spec.FUSED_GROUP_BY_GPU["H100"]["triton"] == 2
-    assert spec.group(True, h100, "pallas") == spec.group(True, "NVIDIA H200", "triton") == spec.FUSED_GROUP
+    assert spec.group(True, h100, "triton") == spec.group(True, h100, "pallas") == 2
+    assert spec.group(True, "NVIDIA H200", "triton") == spec.group(True, "NVIDIA H200", "pallas") == spec.FUSED_GROUP
 
 
 @pytest.mark.parametrize("group, n", [(4, SHORT_CHUNKED), (4, 500), (2, 200)], ids=["3-chunks", "4-chunks", "2-of-2"])
 def test_one_launch_program_per_row(backend, rng, small_chunks, monkeypatch, group, n):
     """A group of chunks that holds a whole row makes the one-launch kernel wait on no other program, so the
     interpreters run it too: the streamed, held and re-read chunks (a held one past the row's end at 3
-    chunks) give the two launches' bits, in groups of 4 and of 2 (bitorch's on an H100)."""
+    chunks) give the two launches' bits, in groups of 4 and of 2 (an H100's)."""
     monkeypatch.setattr(spec, "MAX_REGISTER", 128)  # 200 lanes: 2 chunks
     monkeypatch.setattr(spec, "FUSED_GROUP", group)
     monkeypatch.setattr(spec, "FUSED_GROUP_BY_GPU", {})
