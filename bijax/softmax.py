@@ -115,7 +115,7 @@ def chunked(x2: jax.Array, out_dtype, log: bool, fused: bool) -> jax.Array:
     rows, n = x2.shape
     chunks = spec.num_chunks(n)
     warps = spec.num_warps(n)
-    group = spec.group(fused, _launch.gpu_name(), "pallas")
+    group = spec.group(fused, _launch.gpu_name())
     call = functools.partial(_launch.pallas_call, grid=(rows * common.cdiv(chunks, group),), num_warps=warps)
     kernel = functools.partial(_chunked_kernel, n=n, block=spec.block_size(n),
                                vec=common.vector_width(n, x2.dtype.itemsize), warps=warps, chunks=chunks,

@@ -42,7 +42,7 @@ Reduction order, a function of the reduced length n alone:
   Every pass-2 program of a row computes the same (M, S).
   On a GPU, rows of up to FUSED_MAX_CHUNKS chunks, FUSED_MIN_ROWS or more of
   them, run both passes in one launch, a program per group (group(): FUSED_GROUP,
-  or the GPU's and framework's) of consecutive chunks of a row: it streams the group's first chunks for their (m_c, s_c),
+  or the GPU's) of consecutive chunks of a row: it streams the group's first chunks for their (m_c, s_c),
   asking L2 to keep them, keeps the last chunk's exps (softmax) or x
   (log_softmax) in registers, publishes, waits until its row's other programs
   have, writes the held chunk and re-reads the others from L2, so x is read
@@ -86,14 +86,11 @@ FUSED_MIN_SMS = 16
 # chunk a program, 0.605 / 0.599 groups of 2, 0.584 / 0.575 of 3, 0.620 / 0.600 of 4, 0.647 / 0.622 of 5 (at 512
 # rows 88.9 / 89.4 us against 82.0 / 78.8 with 3). The same bits whatever the group.
 FUSED_GROUP = 3
-# Where another group is faster: a substring of the GPU's name -> {framework: group}. H100, 4096 x 128256 bf16,
-# softmax / log_softmax (bench/results/h100_2026-12-05/tune_30aba51/tune.log, one run): bitorch's groups of 2 took
-# 756 / 749 us against 768 / 773 with 3. bijax's took 786 / 776 against 770 / 768 while its group-2 program
-# held 72 / 64 registers (bitorch's 56: 7 programs an SM, not 8). Bounding the row's offset (810f6d9) brought them
-# to 64 / 64 offline (triton 3.6: bench/results/offline_2026-12-06/sm_group_regs.txt), yet on an H100 bijax's
-# groups of 2 still took 792.8 / 785.3 us against 780.6 / 776.8 with 3 (h100_2026-12-06/rounds3_9507e95/tune.log).
-# Unsigned ticket arithmetic brings them to 56 / 56 offline, bitorch's count: bijax takes groups of 2 as well.
-FUSED_GROUP_BY_GPU = {"H100": {"triton": 2, "pallas": 2}}
+# Where another group is faster: a substring of the GPU's name -> group. H100, 4096 x 128256 bf16, softmax /
+# log_softmax, bitorch / bijax (bench/results/h100_2026-12-06/full_b2693f7/tune.log): groups of 2 759.8 / 771.4
+# and 755.5 / 762.8 us, of 3 775.7 / 781.9 and 782.4 / 776.7. (bijax lost in groups of 2 while its program held
+# 72 or 64 registers to bitorch's 56, from signed ticket arithmetic: bijax/softmax.py.)
+FUSED_GROUP_BY_GPU = {"H100": 2}
 
 
 
@@ -134,14 +131,12 @@ def fused(n: int, rows: int, multiprocessors: int) -> bool:
             and multiprocessors >= FUSED_MIN_SMS)
 
 
-def group(fused_launch: bool, gpu_name: str = "", framework: str = "") -> int:
+def group(fused_launch: bool, gpu_name: str = "") -> int:
     """Chunks a program of the chunked kernel owns: one in the two launches; in the one launch, the group
-    FUSED_GROUP_BY_GPU gives `framework` ("triton" or "pallas") on the GPU named gpu_name, else FUSED_GROUP.
-    Any group gives the same bits."""
+    FUSED_GROUP_BY_GPU gives the GPU named gpu_name, else FUSED_GROUP. Any group gives the same bits."""
     if not fused_launch:
         return 1
-    return next((groups[framework] for key, groups in FUSED_GROUP_BY_GPU.items()
-                 if key in gpu_name and framework in groups), FUSED_GROUP)
+    return next((g for key, g in FUSED_GROUP_BY_GPU.items() if key in gpu_name), FUSED_GROUP)
 
 
 def stats_block(n: int) -> int:

@@ -108,7 +108,7 @@ def chunked_launches(x2: torch.Tensor, out: torch.Tensor, log: bool, fused: bool
     rows, n = x2.shape
     chunks = spec.num_chunks(n)
     m_c, s_c = torch.empty((2, rows, chunks), dtype=torch.float32, device=x2.device)
-    group = spec.group(fused, _launch.gpu_name(x2), "triton")
+    group = spec.group(fused, _launch.gpu_name(x2))
     meta = dict(N=n, BLOCK=spec.block_size(n), VEC=common.vector_width(n, x2.element_size()), WARPS=spec.num_warps(n),
                 CHUNKS=chunks, STATS=spec.stats_block(n), GROUP=group, LOG=log)
     grid = (rows * common.cdiv(chunks, group),)

@@ -134,13 +134,13 @@ def test_one_launch_plan():
     assert not spec.fused(spec.MAX_REGISTER, 4096, h100)  # held in registers
 
 
-def test_group_per_gpu_and_framework():
-    """A program's chunks: one in the two launches; in the one launch the group the named GPU gives the framework,
-    else FUSED_GROUP."""
+def test_group_per_gpu():
+    """A program's chunks: one in the two launches; in the one launch the group the named GPU gives, else
+    FUSED_GROUP."""
     h100 = "NVIDIA H100 80GB HBM3"
-    assert spec.group(False, h100, "triton") == 1
-    assert spec.group(True, h100, "triton") == spec.group(True, h100, "pallas") == 2
-    assert spec.group(True, "NVIDIA H200", "triton") == spec.group(True, "NVIDIA H200", "pallas") == spec.FUSED_GROUP
+    assert spec.group(False, h100) == 1
+    assert spec.group(True, h100) == spec.FUSED_GROUP_BY_GPU["H100"] == 2
+    assert spec.group(True, "NVIDIA H200") == spec.FUSED_GROUP == 3
 
 
 @pytest.mark.parametrize("group, n", [(4, SHORT_CHUNKED), (4, 500), (2, 200)], ids=["3-chunks", "4-chunks", "2-of-2"])
