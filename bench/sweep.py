@@ -36,7 +36,12 @@ def run(tokens_sweep, call_inputs: Callable[[int], tuple], nbytes: Callable[[int
 
     With rounds > 1 the lines are timed in turn, round after round, and each keeps
     its median round: a card that heats (and slows) during the sweep then weighs
-    on every line alike, not on whichever is timed last.
+    on every line alike, not on whichever is timed last. Each round of a line
+    replays a runner of its own (a graph captured anew, with its own output
+    memory; a new jit): where a line's memory lies moves its time by up to 2-3 %
+    from one capture to the next, steadily within a capture (H100, rmsnorm 256
+    tokens, four captures of one line: 6.78-6.94 us ours, 7.07-7.26 torch.compile;
+    bench/results/h100_2026-12-06b/spread), so each round draws a placement.
     """
     rounds = rounds or ROUNDS
     bandwidth = timing.copy_bandwidth_gbs()
@@ -51,17 +56,17 @@ def run(tokens_sweep, call_inputs: Callable[[int], tuple], nbytes: Callable[[int
         for key, fn in {**torch_lines, **peers}.items():
             fn = fn() if key in peers else fn
             calls = [functools.partial(fn, *s) for s in sets]
-            runner = _guard(key, lambda calls=calls: timing.torch_runner(calls))
-            if runner:
-                runners[key] = (runner, timing.torch_sync)
+            built = _guard(key, lambda calls=calls: [timing.torch_runner(calls) for _ in range(rounds)])
+            if built:
+                runners[key] = (built, timing.torch_sync)
             else:
                 row[key] = None
         for key, fn in jax_lines.items():
-            runners[key] = (timing.jax_runner(fn, jsets), timing.jax_sync)
+            runners[key] = ([timing.jax_runner(fn, jsets) for _ in range(rounds)], timing.jax_sync)
         times = {key: [] for key in runners}
-        for _ in range(rounds):
-            for key, (runner, sync) in runners.items():
-                t = timing.line_ms(key, runner, len(sets), sync, reps)
+        for i in range(rounds):
+            for key, (built, sync) in runners.items():
+                t = timing.line_ms(key, built[i], len(sets), sync, reps)
                 if t is not None:
                     times[key].append(t)
         row.update({key: statistics.median_low(ts) if ts else None for key, ts in times.items()})

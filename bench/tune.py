@@ -5,8 +5,10 @@ them at call time), then timed like the bench (CUDA graph / one jit, CUPTI).
 The winner is written into bispec by hand. Constants that fix a reduction order
 (softmax's CHUNK, matmul's BLOCK_K) may be tuned only before they are fixed.
 """
+import collections
 import dataclasses
 import os
+import statistics
 
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 
@@ -17,6 +19,7 @@ from absl import app, flags  # noqa: E402
 
 import bijax  # noqa: E402
 import bitorch  # noqa: E402
+from bench import rmsnorm as rmsnorm_bench  # noqa: E402
 from bench import timing  # noqa: E402
 from bispec import layer_norm as layer_norm_spec  # noqa: E402
 from bispec import matmul as matmul_spec  # noqa: E402
@@ -87,6 +90,35 @@ def _norms(tokens, hidden, what: str):
         sets, jsets = _sets(draw, 4 * m * hidden * 2)
         for op, (torch_fn, jax_fn) in peers.items():
             print(f"tune {op} tokens={m:5d} {what}: {_both(torch_fn, jax_fn, sets, jsets)}")
+
+
+def tune_pallas_weight(tokens, hidden=8192, rounds=3):
+    """bijax rms_norm (with residual): where the weight load goes and from which row count x and the residual are
+    read past L1 (bispec.rms_norm.pallas_weight_first, PALLAS_PAST_L1_FROM_ROWS; no bit changes), beside bitorch
+    and torch.compile (static and token-dim dynamic shapes), each a median of `rounds` rounds taken in turn."""
+    first = rms_spec.pallas_weight_first
+    candidates = {"first, past L1 from 1024": (first, 1024), "late, past L1 from 1024": (rms_spec.weight_first, 1024),
+                  "late, past L1 from 512": (rms_spec.weight_first, 512)}
+    compiled = {"compile": torch.compile(rmsnorm_bench.hf_style),
+                "compile dynamic": torch.compile(rmsnorm_bench.hf_style, dynamic=True)}
+    for m in tokens:
+        def draw(m=m):  # x, residual, weight
+            return (*(torch.randn(m, hidden, dtype=torch.bfloat16, device="cuda") for _ in range(2)),
+                    torch.randn(hidden, dtype=torch.bfloat16, device="cuda"))
+        sets, jsets = _sets(draw, 4 * m * hidden * 2)
+        times = collections.defaultdict(list)
+        for _ in range(rounds):
+            for name, fn in {"bitorch": lambda x, r, w: bitorch.rms_norm(x, w, residual=r), **compiled}.items():
+                times[name].append(timing.device_ms([lambda s=s: fn(*s) for s in sets], timing.torch_sync, reps=300))
+            for name, (rule, past_from) in candidates.items():
+                rms_spec.pallas_weight_first, rms_spec.PALLAS_PAST_L1_FROM_ROWS = rule, past_from
+                jax.clear_caches()  # bijax's traces key on shapes, not on the spec's constants
+                fn = jax.jit(lambda x, r, w: bijax.rms_norm(x, w, residual=r))
+                times[f"bijax {name}"].append(
+                    timing.runner_ms(timing.jax_runner(fn, jsets), len(jsets), timing.jax_sync, reps=300))
+        print(f"tune pallas_weight tokens={m:5d}: "
+              + "  ".join(f"{k} {statistics.median(v) * 1e3:.3f}" for k, v in times.items()) + " us")
+    rms_spec.pallas_weight_first, rms_spec.PALLAS_PAST_L1_FROM_ROWS = first, 1024
 
 
 def tune_mean(tokens, hidden=8192):
@@ -183,7 +215,8 @@ def tune_matmul(tokens):
 
 def main(argv):
     tokens = [int(t) for t in flags.FLAGS.tokens]
-    {"rmsnorm": tune_rmsnorm, "rmsnorm_weight": tune_rmsnorm_weight, "split": tune_split, "mean": tune_mean,
+    {"rmsnorm": tune_rmsnorm, "rmsnorm_weight": tune_rmsnorm_weight, "split": tune_split, "pallas_weight": tune_pallas_weight,
+     "mean": tune_mean,
      "softmax": tune_softmax, "softmax_group": tune_softmax_group, "matmul": tune_matmul}[argv[1]](tokens)
 
 
