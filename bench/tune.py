@@ -19,7 +19,6 @@ from absl import app, flags  # noqa: E402
 
 import bijax  # noqa: E402
 import bitorch  # noqa: E402
-from bench import rmsnorm as rmsnorm_bench  # noqa: E402
 from bench import timing  # noqa: E402
 from bispec import layer_norm as layer_norm_spec  # noqa: E402
 from bispec import matmul as matmul_spec  # noqa: E402
@@ -43,15 +42,20 @@ def _both(torch_fn, jax_fn, sets, jsets) -> str:
     return f"bitorch {t * 1e3:8.2f} us  bijax {j * 1e3:8.2f} us"
 
 
+def _rms_sets(m, hidden):
+    """_sets of rms_norm's inputs with residual: x, residual, weight (bf16)."""
+    def draw():
+        return (*(torch.randn(m, hidden, dtype=torch.bfloat16, device="cuda") for _ in range(2)),
+                torch.randn(hidden, dtype=torch.bfloat16, device="cuda"))
+    return _sets(draw, 4 * m * hidden * 2)
+
+
 def tune_rmsnorm(tokens, hidden=8192):
     for warps in (4, 8, 16, 32):
         rms_spec.num_warps = lambda h, warps=warps: warps
         jax.clear_caches()
         for m in tokens:
-            def draw(m=m):  # x, residual, weight
-                return (*(torch.randn(m, hidden, dtype=torch.bfloat16, device="cuda") for _ in range(2)),
-                        torch.randn(hidden, dtype=torch.bfloat16, device="cuda"))
-            sets, jsets = _sets(draw, 4 * m * hidden * 2)
+            sets, jsets = _rms_sets(m, hidden)
             line = _both(lambda x, r, w: bitorch.rms_norm(x, w, residual=r),
                          jax.jit(lambda x, r, w: bijax.rms_norm(x, w, residual=r)), sets, jsets)
             print(f"tune rmsnorm tokens={m:5d} num_warps={warps:2d}: {line}")
@@ -95,21 +99,17 @@ def _norms(tokens, hidden, what: str):
 def tune_pallas_weight(tokens, hidden=8192, rounds=3):
     """bijax rms_norm (with residual): where the weight load goes and from which row count x and the residual are
     read past L1 (bispec.rms_norm.pallas_weight_first, PALLAS_PAST_L1_FROM_ROWS; no bit changes), beside bitorch
-    and torch.compile (static and token-dim dynamic shapes), each a median of `rounds` rounds taken in turn."""
-    first = rms_spec.pallas_weight_first
-    candidates = {"first, past L1 from 1024": (first, 1024), "late, past L1 from 1024": (rms_spec.weight_first, 1024),
-                  "late, past L1 from 512": (rms_spec.weight_first, 512)}
-    compiled = {"compile": torch.compile(rmsnorm_bench.hf_style),
-                "compile dynamic": torch.compile(rmsnorm_bench.hf_style, dynamic=True)}
+    in the same rounds, each a median of `rounds` rounds taken in turn. The peers are the bench's to time."""
+    shipped = rms_spec.pallas_weight_first, rms_spec.PALLAS_PAST_L1_FROM_ROWS
+    candidates = {f"first, past L1 from {shipped[1]}": shipped, f"late, past L1 from {shipped[1]}":
+                  (rms_spec.weight_first, shipped[1]), "late, past L1 from 512": (rms_spec.weight_first, 512)}
+    torch_fn = lambda x, r, w: bitorch.rms_norm(x, w, residual=r)  # noqa: E731
     for m in tokens:
-        def draw(m=m):  # x, residual, weight
-            return (*(torch.randn(m, hidden, dtype=torch.bfloat16, device="cuda") for _ in range(2)),
-                    torch.randn(hidden, dtype=torch.bfloat16, device="cuda"))
-        sets, jsets = _sets(draw, 4 * m * hidden * 2)
+        sets, jsets = _rms_sets(m, hidden)
         times = collections.defaultdict(list)
+        calls = [lambda s=s: torch_fn(*s) for s in sets]
         for _ in range(rounds):
-            for name, fn in {"bitorch": lambda x, r, w: bitorch.rms_norm(x, w, residual=r), **compiled}.items():
-                times[name].append(timing.device_ms([lambda s=s: fn(*s) for s in sets], timing.torch_sync, reps=300))
+            times["bitorch"].append(timing.device_ms(calls, timing.torch_sync, reps=300))
             for name, (rule, past_from) in candidates.items():
                 rms_spec.pallas_weight_first, rms_spec.PALLAS_PAST_L1_FROM_ROWS = rule, past_from
                 jax.clear_caches()  # bijax's traces key on shapes, not on the spec's constants
@@ -118,7 +118,7 @@ def tune_pallas_weight(tokens, hidden=8192, rounds=3):
                     timing.runner_ms(timing.jax_runner(fn, jsets), len(jsets), timing.jax_sync, reps=300))
         print(f"tune pallas_weight tokens={m:5d}: "
               + "  ".join(f"{k} {statistics.median(v) * 1e3:.3f}" for k, v in times.items()) + " us")
-    rms_spec.pallas_weight_first, rms_spec.PALLAS_PAST_L1_FROM_ROWS = first, 1024
+    rms_spec.pallas_weight_first, rms_spec.PALLAS_PAST_L1_FROM_ROWS = shipped
 
 
 def tune_mean(tokens, hidden=8192):
@@ -215,9 +215,9 @@ def tune_matmul(tokens):
 
 def main(argv):
     tokens = [int(t) for t in flags.FLAGS.tokens]
-    {"rmsnorm": tune_rmsnorm, "rmsnorm_weight": tune_rmsnorm_weight, "split": tune_split, "pallas_weight": tune_pallas_weight,
-     "mean": tune_mean,
-     "softmax": tune_softmax, "softmax_group": tune_softmax_group, "matmul": tune_matmul}[argv[1]](tokens)
+    {"rmsnorm": tune_rmsnorm, "rmsnorm_weight": tune_rmsnorm_weight, "split": tune_split,
+     "pallas_weight": tune_pallas_weight, "mean": tune_mean, "softmax": tune_softmax,
+     "softmax_group": tune_softmax_group, "matmul": tune_matmul}[argv[1]](tokens)
 
 
 if __name__ == "__main__":
