@@ -6,8 +6,9 @@ For each norm (rms_norm with residual, layer_norm with weight and bias; hidden 8
 bitorch's Triton kernel as its launcher compiles it for an H100 (sm_90, pointers 16-byte aligned as bitorch
 hands them), written as SASS (instructions only: no addresses or encodings), and bijax's Pallas kernel as the
 Triton IR it lowers to for CUDA (XLA compiles that IR with its own Triton, so the IR is what our tree decides).
-summary.txt lists bitorch's registers per thread. Runs in a process of its own: bitorch must be imported for
-the GPU (no TRITON_INTERPRET), which this module arranges before it imports it.
+summary.txt lists bitorch's registers per thread and both kernels' shared memory (bijax's IR compiled by this
+Triton). Runs in a process of its own: bitorch must be imported for the GPU (no TRITON_INTERPRET), which this
+module arranges before it imports it.
 """
 import contextlib
 import functools
@@ -107,9 +108,13 @@ def main(argv):
             code, regs = sass(kernel.asm["cubin"], os.path.join(out, "kernel.cubin"))
             with open(os.path.join(out, f"bitorch_{name}_{rows}.sass"), "w") as f:
                 f.write(code)
-            with open(os.path.join(out, f"bijax_{name}_{rows}.ttir"), "w") as f:
+            ttir = os.path.join(out, f"bijax_{name}_{rows}.ttir")
+            with open(ttir, "w") as f:
                 f.write(pallas_ir(jax_call, *jargs))
-            summary.append(f"bitorch {kernel_name} rows={rows}: {regs}, {code.count(chr(10))} instructions")
+            # XLA compiles the IR with a Triton of its own; this one's shared memory says which cross-warp path ran
+            shared = triton.compile(ttir, target=TARGET, options={"num_warps": kernel.metadata.num_warps}).metadata.shared
+            summary.append(f"bitorch {kernel_name} rows={rows}: {regs}, {code.count(chr(10))} instructions, "
+                           f"SHARED:{kernel.metadata.shared}; bijax {name} (this Triton): SHARED:{shared}")
     with open(os.path.join(out, "summary.txt"), "w") as f:
         f.write("\n".join(summary) + "\n")
     print("\n".join(summary))

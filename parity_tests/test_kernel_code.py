@@ -14,4 +14,6 @@ def test_writes_gpu_code(tmp_path):
         assert "LDG.E.EF.128" in code and "SHFL.BFLY" in code and code.rstrip().endswith(";")  # 16-byte loads
         ir = (tmp_path / f"bijax_{name}_8.ttir").read_text()
         assert ir.startswith(f"module @bijax_{name}") and "tt.load" in ir and "#loc" not in ir
-    assert (tmp_path / "summary.txt").read_text().count("REG:") == 2
+    summary = (tmp_path / "summary.txt").read_text()
+    # both norms take shared memory for the cross-warp sums: why XLA launches bijax's with a small L1 (README)
+    assert summary.count("REG:") == 2 and summary.count("SHARED:32") == 4
