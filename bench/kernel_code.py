@@ -111,7 +111,7 @@ def main(argv):
             ttir = os.path.join(out, f"bijax_{name}_{rows}.ttir")
             with open(ttir, "w") as f:
                 f.write(pallas_ir(jax_call, *jargs))
-            # XLA compiles the IR with a Triton of its own; this one's shared memory says which cross-warp path ran
+            # XLA compiles the IR with a Triton of its own; any shared memory there gets bijax a small L1 (README)
             shared = triton.compile(ttir, target=TARGET, options={"num_warps": kernel.metadata.num_warps}).metadata.shared
             summary.append(f"bitorch {kernel_name} rows={rows}: {regs}, {code.count(chr(10))} instructions, "
                            f"SHARED:{kernel.metadata.shared}; bijax {name} (this Triton): SHARED:{shared}")

@@ -42,11 +42,11 @@ def _both(torch_fn, jax_fn, sets, jsets) -> str:
     return f"bitorch {t * 1e3:8.2f} us  bijax {j * 1e3:8.2f} us"
 
 
-def _rms_sets(m, hidden):
-    """_sets of rms_norm's inputs with residual: x, residual, weight (bf16)."""
+def _norm_sets(m, hidden, vectors):
+    """_sets of the norms' inputs (bf16): x and residual (m, hidden), then `vectors` of (hidden,): weight (, bias)."""
     def draw():
         return (*(torch.randn(m, hidden, dtype=torch.bfloat16, device="cuda") for _ in range(2)),
-                torch.randn(hidden, dtype=torch.bfloat16, device="cuda"))
+                *(torch.randn(hidden, dtype=torch.bfloat16, device="cuda") for _ in range(vectors)))
     return _sets(draw, 4 * m * hidden * 2)
 
 
@@ -55,7 +55,7 @@ def tune_rmsnorm(tokens, hidden=8192):
         rms_spec.num_warps = lambda h, warps=warps: warps
         jax.clear_caches()
         for m in tokens:
-            sets, jsets = _rms_sets(m, hidden)
+            sets, jsets = _norm_sets(m, hidden, 1)
             line = _both(lambda x, r, w: bitorch.rms_norm(x, w, residual=r),
                          jax.jit(lambda x, r, w: bijax.rms_norm(x, w, residual=r)), sets, jsets)
             print(f"tune rmsnorm tokens={m:5d} num_warps={warps:2d}: {line}")
@@ -88,10 +88,7 @@ def _norms(tokens, hidden, what: str):
                             jax.jit(lambda x, r, w, b: bijax.layer_norm(x, w, b)))}
     jax.clear_caches()
     for m in tokens:
-        def draw(m=m):  # x, residual, weight, bias
-            return (*(torch.randn(m, hidden, dtype=torch.bfloat16, device="cuda") for _ in range(2)),
-                    *(torch.randn(hidden, dtype=torch.bfloat16, device="cuda") for _ in range(2)))
-        sets, jsets = _sets(draw, 4 * m * hidden * 2)
+        sets, jsets = _norm_sets(m, hidden, 2)  # x, residual, weight, bias
         for op, (torch_fn, jax_fn) in peers.items():
             print(f"tune {op} tokens={m:5d} {what}: {_both(torch_fn, jax_fn, sets, jsets)}")
 
@@ -105,7 +102,7 @@ def tune_pallas_weight(tokens, hidden=8192, rounds=3):
                   (rms_spec.weight_first, shipped[1]), "late, past L1 from 512": (rms_spec.weight_first, 512)}
     torch_fn = lambda x, r, w: bitorch.rms_norm(x, w, residual=r)  # noqa: E731
     for m in tokens:
-        sets, jsets = _rms_sets(m, hidden)
+        sets, jsets = _norm_sets(m, hidden, 1)
         times = collections.defaultdict(list)
         calls = [lambda s=s: torch_fn(*s) for s in sets]
         for _ in range(rounds):
