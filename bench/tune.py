@@ -56,8 +56,8 @@ def tune_rmsnorm(tokens, hidden=8192):
         jax.clear_caches()
         for m in tokens:
             sets, jsets = _norm_sets(m, hidden, 1)
-            line = _both(lambda x, r, w: bitorch.rms_norm(x, w, residual=r),
-                         jax.jit(lambda x, r, w: bijax.rms_norm(x, w, residual=r)), sets, jsets)
+            torch_fn, jax_fn = _NORM_CALLS["rmsnorm"]
+            line = _both(torch_fn, jax.jit(jax_fn), sets, jsets)
             print(f"tune rmsnorm tokens={m:5d} num_warps={warps:2d}: {line}")
 
 
@@ -82,40 +82,53 @@ def tune_split(tokens, hidden=8192):
 
 def _norms(tokens, hidden, what: str):
     """rmsnorm (with residual) and layer_norm (weight and bias), both frameworks, at each token count."""
-    peers = {"rmsnorm": (lambda x, r, w, b: bitorch.rms_norm(x, w, residual=r),
-                         jax.jit(lambda x, r, w, b: bijax.rms_norm(x, w, residual=r))),
-             "layer_norm": (lambda x, r, w, b: bitorch.layer_norm(x, w, b),
-                            jax.jit(lambda x, r, w, b: bijax.layer_norm(x, w, b)))}
     jax.clear_caches()
     for m in tokens:
         sets, jsets = _norm_sets(m, hidden, 2)  # x, residual, weight, bias
-        for op, (torch_fn, jax_fn) in peers.items():
-            print(f"tune {op} tokens={m:5d} {what}: {_both(torch_fn, jax_fn, sets, jsets)}")
+        for op in ("rmsnorm", "layer_norm"):
+            torch_fn, jax_fn = _NORM_CALLS[op]
+            print(f"tune {op} tokens={m:5d} {what}: {_both(torch_fn, jax.jit(jax_fn), sets, jsets)}")
 
 
-def tune_pallas_weight(tokens, hidden=8192, rounds=3):
+def tune_pallas_weight(tokens, hidden=8192):
     """bijax rms_norm (with residual): where the weight load goes and from which row count x and the residual are
-    read past L1 (bispec.rms_norm.pallas_weight_first, PALLAS_PAST_L1_FROM_ROWS; no bit changes), beside bitorch
-    in the same rounds, each a median of `rounds` rounds taken in turn. The peers are the bench's to time."""
+    read past L1 (bispec.rms_norm.pallas_weight_first, PALLAS_PAST_L1_FROM_ROWS; no bit changes)."""
     shipped = rms_spec.pallas_weight_first, rms_spec.PALLAS_PAST_L1_FROM_ROWS
-    candidates = {f"first, past L1 from {shipped[1]}": shipped, f"late, past L1 from {shipped[1]}":
-                  (rms_spec.weight_first, shipped[1]), "late, past L1 from 512": (rms_spec.weight_first, 512)}
-    torch_fn = lambda x, r, w: bitorch.rms_norm(x, w, residual=r)  # noqa: E731
+
+    def use(rule, past_from):
+        def apply():
+            rms_spec.pallas_weight_first, rms_spec.PALLAS_PAST_L1_FROM_ROWS = rule, past_from
+        return apply
+
+    candidates = {f"first, past L1 from {shipped[1]}": use(*shipped),
+                  f"late, past L1 from {shipped[1]}": use(rms_spec.weight_first, shipped[1]),
+                  "late, past L1 from 512": use(rms_spec.weight_first, 512)}
     for m in tokens:
-        sets, jsets = _norm_sets(m, hidden, 1)
-        times = collections.defaultdict(list)
-        calls = [lambda s=s: torch_fn(*s) for s in sets]
-        for _ in range(rounds):
-            times["bitorch"].append(timing.device_ms(calls, timing.torch_sync, reps=300))
-            for name, (rule, past_from) in candidates.items():
-                rms_spec.pallas_weight_first, rms_spec.PALLAS_PAST_L1_FROM_ROWS = rule, past_from
-                jax.clear_caches()  # bijax's traces key on shapes, not on the spec's constants
-                fn = jax.jit(lambda x, r, w: bijax.rms_norm(x, w, residual=r))
-                times[f"bijax {name}"].append(
-                    timing.runner_ms(timing.jax_runner(fn, jsets), len(jsets), timing.jax_sync, reps=300))
-        print(f"tune pallas_weight tokens={m:5d}: "
-              + "  ".join(f"{k} {statistics.median(v) * 1e3:.3f}" for k, v in times.items()) + " us")
-    rms_spec.pallas_weight_first, rms_spec.PALLAS_PAST_L1_FROM_ROWS = shipped
+        _bijax_rounds("pallas_weight", m, *_norm_sets(m, hidden, 1), _NORM_CALLS["rmsnorm"], candidates)
+    use(*shipped)()
+
+
+# norm -> (bitorch call, bijax call) on _norm_sets' inputs: x, residual, weight (, bias)
+_NORM_CALLS = {"rmsnorm": (lambda x, r, w, *b: bitorch.rms_norm(x, w, residual=r),
+                           lambda x, r, w, *b: bijax.rms_norm(x, w, residual=r)),
+               "layer_norm": (lambda x, r, w, b: bitorch.layer_norm(x, w, b),
+                              lambda x, r, w, b: bijax.layer_norm(x, w, b))}
+
+
+def _bijax_rounds(what, m, sets, jsets, calls, candidates, rounds=3):
+    """bitorch, then bijax under each candidate (a setter of spec constants), in turn for `rounds` rounds, each a
+    new graph / jit; prints the median of each."""
+    torch_fn, jax_fn = calls
+    times = collections.defaultdict(list)
+    for _ in range(rounds):
+        times["bitorch"].append(timing.device_ms([lambda s=s: torch_fn(*s) for s in sets], timing.torch_sync, 300))
+        for name, apply in candidates.items():
+            apply()
+            jax.clear_caches()  # bijax's traces key on shapes, not on the spec's constants
+            times[f"bijax {name}"].append(timing.runner_ms(timing.jax_runner(jax.jit(jax_fn), jsets), len(jsets),
+                                                           timing.jax_sync, reps=300))
+    print(f"tune {what} tokens={m:5d}: "
+          + "  ".join(f"{k} {statistics.median(v) * 1e3:.3f}" for k, v in times.items()) + " us")
 
 
 def tune_mean(tokens, hidden=8192):
