@@ -21,6 +21,7 @@ flags.DEFINE_integer("size", None, "reduced length: hidden or vocab size (defaul
 flags.DEFINE_string("dtype", "bfloat16", "input dtype")
 flags.DEFINE_integer("reps", 50, "timed calls per line and size")
 flags.DEFINE_integer("rounds", 1, "rounds of all lines in turn (each line keeps its median round)")
+flags.DEFINE_integer("seed", 0, "seeds the order of the lines in each round")
 flags.DEFINE_string("out", "bench_results", "output folder for CSV, JSON and PNG")
 
 OPS = {"rmsnorm": "bench.rmsnorm", "layer_norm": "bench.layer_norm", "softmax": "bench.softmax",
@@ -44,7 +45,7 @@ def main(argv):
     size = FLAGS.size or (op.SIZE if gpu else op.CPU_SIZE)
     if not gpu:
         print("No GPU: a small smoke sweep through the interpreters. These are NOT GPU times.")
-    sweep.ROUNDS = FLAGS.rounds
+    sweep.ROUNDS, sweep.SEED = FLAGS.rounds, FLAGS.seed
     meta, rows = op.run(tokens, size, FLAGS.dtype, FLAGS.reps)
     meta.update(report.provenance(), reps=FLAGS.reps)
     meta.setdefault("rounds", FLAGS.rounds)  # an op that times more rounds than asked says so itself

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import random
 import statistics
 from typing import Callable
 
@@ -19,6 +20,8 @@ DYNAMIC_COMPILE_LINE = {"torch_compile_dynamic": "Non-batch-invariant: torch.com
 COPY_LIMIT_LINE = {"limit": "Limit: bytes / measured copy bandwidth"}
 # Rounds of every line in turn (python -m bench --rounds sets it): see run().
 ROUNDS = 1
+# Seeds the order of the lines in each round (run()).
+SEED = 0
 
 
 def run(tokens_sweep, call_inputs: Callable[[int], tuple], nbytes: Callable[[int], int],
@@ -34,18 +37,21 @@ def run(tokens_sweep, call_inputs: Callable[[int], tuple], nbytes: Callable[[int
 
     compile_peer, on a GPU, adds two torch.compile lines of it (compile_peers).
 
-    With rounds > 1 the lines are timed in turn, round after round, and each keeps
-    its median round: a card that heats (and slows) during the sweep then weighs
-    on every line alike, not on whichever is timed last. Each round of a line
-    replays a runner of its own (a graph captured anew, with its own output
-    memory; a new jit): where a line's memory lies moves its time by up to 2-3 %
-    from one capture to the next, steadily within a capture (H100, rmsnorm 256
-    tokens, four captures of one line: 6.78-6.94 us ours, 7.07-7.26 torch.compile;
-    bench/results/h100_2026-12-06b/spread), so each round draws a placement.
+    With rounds > 1 the lines are timed round after round, each round in an order
+    of its own (drawn from SEED), and each line keeps its median round: a card that
+    heats (and slows) during the sweep, or the line timed just before, then weighs
+    on no line more than on another. Each round of a line replays a runner of its
+    own (a graph captured anew, with its own output memory; a new jit): where a
+    line's memory lies moves its time by up to 2-3 % from one capture to the next,
+    steadily within a capture (H100, rmsnorm 256 tokens, four captures of one line:
+    6.78-6.94 us ours, 7.07-7.26 torch.compile; bench/results/h100_2026-12-06b/spread),
+    so each round draws a placement. The JSON keeps every round's time (meta
+    "rounds_ms").
     """
     rounds = rounds or ROUNDS
+    rng = random.Random(SEED)
     bandwidth = timing.copy_bandwidth_gbs()
-    rows = []
+    rows, each_round = [], {}
     for tokens in tokens_sweep:
         size = nbytes(tokens)
         sets = [call_inputs(tokens) for _ in range(timing.input_sets_for(size))]
@@ -65,11 +71,13 @@ def run(tokens_sweep, call_inputs: Callable[[int], tuple], nbytes: Callable[[int
             runners[key] = ([timing.jax_runner(fn, jsets) for _ in range(rounds)], timing.jax_sync)
         times = {key: [] for key in runners}
         for i in range(rounds):
-            for key, (built, sync) in runners.items():
+            for key in rng.sample(list(runners), len(runners)):
+                built, sync = runners[key]
                 t = timing.line_ms(key, built[i], len(sets), sync, reps)
                 if t is not None:
                     times[key].append(t)
         row.update({key: statistics.median_low(ts) if ts else None for key, ts in times.items()})
+        each_round[tokens] = times
         row["limit"] = size / bandwidth / 1e6
         peer = min((row[k] for k in PEERS if row.get(k)), default=float("inf"))
         for key in OURS:
@@ -83,7 +91,8 @@ def run(tokens_sweep, call_inputs: Callable[[int], tuple], nbytes: Callable[[int
         del sets, jsets
     meta = {"copy_GBps": bandwidth,
             "timing": "CUPTI device time via torch.profiler, median per kernel"
-            if timing.ON_GPU else "host wall clock, interpreters: NOT GPU times"}
+            if timing.ON_GPU else "host wall clock, interpreters: NOT GPU times",
+            "rounds_ms": each_round, "seed": SEED}  # tokens -> line -> each round's time, in the order the rounds ran
     return meta, rows
 
 
