@@ -19,10 +19,7 @@ FLAGS = flags.FLAGS
 flags.DEFINE_list("tokens", None, "token counts (default: the figure's sweep on GPU, 1,8 on CPU)")
 flags.DEFINE_integer("size", None, "reduced length: hidden or vocab size (default: the op's own)")
 flags.DEFINE_string("dtype", "bfloat16", "input dtype")
-# 300, not 50: H100 rmsnorm at 256 tokens, --rounds 3, bitorch took 7.14-7.28 us a call timed over 50 calls
-# and 6.98-7.10 over 300, while torch.compile and bijax moved by 0.03 us at most
-# (bench/results/h100_2026-12-06d/reps_256_9ff9f69).
-flags.DEFINE_integer("reps", 300, "timed calls per line and size")
+flags.DEFINE_integer("reps", None, "timed calls per line and size (default: bench.timing.REPS)")
 flags.DEFINE_integer("rounds", 1, "rounds of all lines in turn (each line keeps its median round)")
 flags.DEFINE_integer("seed", 0, "seeds the order of the lines in each round")
 flags.DEFINE_string("out", "bench_results", "output folder for CSV, JSON and PNG")
@@ -49,8 +46,9 @@ def main(argv):
     if not gpu:
         print("No GPU: a small smoke sweep through the interpreters. These are NOT GPU times.")
     sweep.ROUNDS, sweep.SEED = FLAGS.rounds, FLAGS.seed
-    meta, rows = op.run(tokens, size, FLAGS.dtype, FLAGS.reps)
-    meta.update(report.provenance(), reps=FLAGS.reps)
+    reps = FLAGS.reps or timing.REPS
+    meta, rows = op.run(tokens, size, FLAGS.dtype, reps)
+    meta.update(report.provenance(), reps=reps)
     meta.setdefault("rounds", FLAGS.rounds)  # an op that times more rounds than asked says so itself
     report.write(argv[1], op.title(FLAGS.dtype, size), op.LINES, rows, FLAGS.out, meta)
 

@@ -25,6 +25,12 @@ DEVICE = "cuda" if ON_GPU else "cpu"  # where the bench puts its tensors
 L2_BYTES = torch.cuda.get_device_properties(0).L2_cache_size if ON_GPU else 0
 
 
+# Calls timed per line. 300, not 50: H100 rmsnorm at 256 tokens, --rounds 3, bitorch took 7.14-7.28 us a call
+# timed over 50 calls (9 graph replays of 6 input sets) and 6.98-7.10 over 300, while torch.compile and bijax
+# moved by 0.03 us at most (bench/results/h100_2026-12-06d/reps_256_9ff9f69).
+REPS = 300
+
+
 def input_sets_for(bytes_per_call: int, most: int = 32) -> int:
     """Enough distinct input sets that one pass over them is twice the L2."""
     return max(2, min(most, -(-2 * L2_BYTES // max(1, bytes_per_call))))
@@ -60,7 +66,7 @@ def jax_runner(fn: Callable, sets: Sequence[tuple]) -> Callable[[], object]:
 
 
 def runner_ms(runner: Callable[[], object], calls_per_run: int, sync: Callable[[object], None],
-              reps: int = 30, warmup: int = 2) -> float:
+              reps: int = REPS, warmup: int = 2) -> float:
     """Median device time of one call (ms) from `runner`, which makes `calls_per_run` calls."""
     for _ in range(warmup):
         result = runner()
@@ -84,7 +90,7 @@ def runner_ms(runner: Callable[[], object], calls_per_run: int, sync: Callable[[
     return sum(statistics.median(d) * len(d) / n for d in durations.values()) / 1e3
 
 
-def device_ms(calls: Sequence[Callable[[], object]], sync: Callable[[object], None], reps: int = 30) -> float:
+def device_ms(calls: Sequence[Callable[[], object]], sync: Callable[[object], None], reps: int = REPS) -> float:
     """Median device time of one call (ms) of torch `calls` (same op, different inputs), graph-replayed."""
     return runner_ms(torch_runner(calls), len(calls), sync, reps)
 

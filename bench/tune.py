@@ -121,12 +121,12 @@ def _bijax_rounds(what, m, sets, jsets, calls, candidates, rounds=3):
     torch_fn, jax_fn = calls
     times = collections.defaultdict(list)
     for _ in range(rounds):
-        times["bitorch"].append(timing.device_ms([lambda s=s: torch_fn(*s) for s in sets], timing.torch_sync, 300))
+        times["bitorch"].append(timing.device_ms([lambda s=s: torch_fn(*s) for s in sets], timing.torch_sync))
         for name, apply in candidates.items():
             apply()
             jax.clear_caches()  # bijax's traces key on shapes, not on the spec's constants
             times[f"bijax {name}"].append(timing.runner_ms(timing.jax_runner(jax.jit(jax_fn), jsets), len(jsets),
-                                                           timing.jax_sync, reps=300))
+                                                           timing.jax_sync))
     print(f"tune {what} tokens={m:5d}: "
           + "  ".join(f"{k} {statistics.median(v) * 1e3:.3f}" for k, v in times.items()) + " us")
 
