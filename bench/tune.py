@@ -36,10 +36,18 @@ def _sets(make, nbytes):
     return sets, [tuple(jax.dlpack.from_dlpack(t) for t in s) for s in sets]
 
 
+def _torch_ms(fn, sets) -> float:
+    """fn over every torch input set, one CUDA graph: ms a call."""
+    return timing.device_ms([lambda s=s: fn(*s) for s in sets], timing.torch_sync)
+
+
+def _jax_ms(fn, jsets) -> float:
+    """fn over every JAX input set, one jit: ms a call."""
+    return timing.runner_ms(timing.jax_runner(fn, jsets), len(jsets), timing.jax_sync)
+
+
 def _both(torch_fn, jax_fn, sets, jsets) -> str:
-    t = timing.device_ms([lambda s=s: torch_fn(*s) for s in sets], timing.torch_sync)
-    j = timing.runner_ms(timing.jax_runner(jax_fn, jsets), len(jsets), timing.jax_sync)
-    return f"bitorch {t * 1e3:8.2f} us  bijax {j * 1e3:8.2f} us"
+    return f"bitorch {_torch_ms(torch_fn, sets) * 1e3:8.2f} us  bijax {_jax_ms(jax_fn, jsets) * 1e3:8.2f} us"
 
 
 def _norm_sets(m, hidden, vectors):
@@ -48,6 +56,13 @@ def _norm_sets(m, hidden, vectors):
         return (*(torch.randn(m, hidden, dtype=torch.bfloat16, device="cuda") for _ in range(2)),
                 *(torch.randn(hidden, dtype=torch.bfloat16, device="cuda") for _ in range(vectors)))
     return _sets(draw, 4 * m * hidden * 2)
+
+
+# norm -> (bitorch call, bijax call) on _norm_sets' inputs: x, residual, weight (, bias)
+_NORM_CALLS = {"rmsnorm": (lambda x, r, w, *b: bitorch.rms_norm(x, w, residual=r),
+                           lambda x, r, w, *b: bijax.rms_norm(x, w, residual=r)),
+               "layer_norm": (lambda x, r, w, b: bitorch.layer_norm(x, w, b),
+                              lambda x, r, w, b: bijax.layer_norm(x, w, b))}
 
 
 def tune_rmsnorm(tokens, hidden=8192):
@@ -108,25 +123,17 @@ def tune_pallas_weight(tokens, hidden=8192):
     use(*shipped)()
 
 
-# norm -> (bitorch call, bijax call) on _norm_sets' inputs: x, residual, weight (, bias)
-_NORM_CALLS = {"rmsnorm": (lambda x, r, w, *b: bitorch.rms_norm(x, w, residual=r),
-                           lambda x, r, w, *b: bijax.rms_norm(x, w, residual=r)),
-               "layer_norm": (lambda x, r, w, b: bitorch.layer_norm(x, w, b),
-                              lambda x, r, w, b: bijax.layer_norm(x, w, b))}
-
-
 def _bijax_rounds(what, m, sets, jsets, calls, candidates, rounds=3):
     """bitorch, then bijax under each candidate (a setter of spec constants), in turn for `rounds` rounds, each a
     new graph / jit; prints the median of each."""
     torch_fn, jax_fn = calls
     times = collections.defaultdict(list)
     for _ in range(rounds):
-        times["bitorch"].append(timing.device_ms([lambda s=s: torch_fn(*s) for s in sets], timing.torch_sync))
+        times["bitorch"].append(_torch_ms(torch_fn, sets))
         for name, apply in candidates.items():
             apply()
             jax.clear_caches()  # bijax's traces key on shapes, not on the spec's constants
-            times[f"bijax {name}"].append(timing.runner_ms(timing.jax_runner(jax.jit(jax_fn), jsets), len(jsets),
-                                                           timing.jax_sync))
+            times[f"bijax {name}"].append(_jax_ms(jax.jit(jax_fn), jsets))
     print(f"tune {what} tokens={m:5d}: "
           + "  ".join(f"{k} {statistics.median(v) * 1e3:.3f}" for k, v in times.items()) + " us")
 
@@ -138,7 +145,7 @@ def tune_mean(tokens, hidden=8192):
         jax.clear_caches()
         for m in tokens:
             sets, jsets = _sets(lambda: (torch.randn(m, hidden, dtype=torch.bfloat16, device="cuda"),), m * hidden * 2)
-            compiled = timing.device_ms([lambda s=s: peer(*s) for s in sets], timing.torch_sync)
+            compiled = _torch_ms(peer, sets)
             print(f"tune mean tokens={m:5d} num_warps={warps:2d}: torch.compile {compiled * 1e3:8.2f} us  "
                   + _both(lambda x: bitorch.mean(x, -1), jax.jit(lambda x: bijax.mean(x, -1)), sets, jsets))
 
@@ -206,14 +213,14 @@ def tune_matmul(tokens):
             sets, jsets = _sets(lambda: (torch.randn(m, k, dtype=torch.bfloat16, device="cuda"),
                                          torch.randn(n, k, dtype=torch.bfloat16, device="cuda")),
                                 matmul_spec.bytes_moved(m, n, k, 2))
-            cublas = timing.device_ms([lambda s=s: F.linear(*s) for s in sets], timing.torch_sync)
+            cublas = _torch_ms(F.linear, sets)
             for tiling in [TILES[int(i)] for i in flags.FLAGS.tiles] or TILES:
                 _force(tiling)
                 try:
-                    ours = timing.device_ms([lambda s=s: bitorch.linear(*s) for s in sets], timing.torch_sync)
+                    ours = _torch_ms(bitorch.linear, sets)
                     line = f"bitorch {ours * 1e3:8.2f} us  cublas/bitorch {cublas / ours:5.2f}"
                     if flags.FLAGS.jax:
-                        j = timing.runner_ms(timing.jax_runner(bijax.linear, jsets), len(jsets), timing.jax_sync)
+                        j = _jax_ms(bijax.linear, jsets)
                         line += f"  bijax {j * 1e3:8.2f} us  bijax/bitorch {j / ours:5.2f}"
                 except Exception as e:  # noqa: BLE001  (a tiling that does not compile is reported)
                     line = f"FAILED {type(e).__name__}"
