@@ -19,6 +19,7 @@ from absl import app, flags  # noqa: E402
 
 import bijax  # noqa: E402
 import bitorch  # noqa: E402
+from bijax import _kernel_helpers as _helpers  # noqa: E402
 from bench import timing  # noqa: E402
 from bispec import layer_norm as layer_norm_spec  # noqa: E402
 from bispec import matmul as matmul_spec  # noqa: E402
@@ -58,11 +59,12 @@ def _norm_sets(m, hidden, vectors):
     return _sets(draw, 4 * m * hidden * 2)
 
 
-# norm -> (bitorch call, bijax call) on _norm_sets' inputs: x, residual, weight (, bias)
+# op -> (bitorch call, bijax call) on _norm_sets' inputs: x, residual, weight (, bias)
 _NORM_CALLS = {"rmsnorm": (lambda x, r, w, *b: bitorch.rms_norm(x, w, residual=r),
                            lambda x, r, w, *b: bijax.rms_norm(x, w, residual=r)),
                "layer_norm": (lambda x, r, w, b: bitorch.layer_norm(x, w, b),
-                              lambda x, r, w, b: bijax.layer_norm(x, w, b))}
+                              lambda x, r, w, b: bijax.layer_norm(x, w, b)),
+               "mean": (lambda x, *rest: bitorch.mean(x, -1), lambda x, *rest: bijax.mean(x, -1))}
 
 
 def tune_rmsnorm(tokens, hidden=8192):
@@ -123,31 +125,61 @@ def tune_pallas_weight(tokens, hidden=8192):
     use(*shipped)()
 
 
-def _bijax_rounds(what, m, sets, jsets, calls, candidates, rounds=3):
-    """bitorch, then bijax under each candidate (a setter of spec constants), in turn for `rounds` rounds, each a
-    new graph / jit; prints the median of each."""
+def tune_past_l1(tokens, hidden=8192):
+    """How bijax reads a stream past L1 (bijax._kernel_helpers.PAST_L1_LOAD; no bit changes): rmsnorm with residual,
+    layer_norm with weight and bias, and mean, wherever they read past L1."""
+    shipped = _helpers.PAST_L1_LOAD
+    candidates = {kind: lambda kind=kind: setattr(_helpers, "PAST_L1_LOAD", kind) for kind in ("volatile", "cg")}
+    for m in tokens:
+        sets, jsets = _norm_sets(m, hidden, 2)
+        for op, calls in _NORM_CALLS.items():
+            _bijax_rounds(f"past_l1 {op}", m, sets, jsets, calls, candidates)
+    _helpers.PAST_L1_LOAD = shipped
+
+
+def _bijax_rounds(what, m, sets, jsets, calls, candidates):
+    """bitorch, then bijax under each candidate (a setter of spec constants); see _rounds."""
     torch_fn, jax_fn = calls
+    _rounds(what, m, {"bitorch": lambda: _torch_ms(torch_fn, sets)}, candidates,
+            {"bijax": lambda: _jax_ms(jax.jit(jax_fn), jsets)})
+
+
+def _rounds(what, m, fixed, candidates, timed, rounds=3):
+    """For `rounds` rounds: each `fixed` line (name -> a function giving ms), then under each candidate (a setter of
+    spec constants) each `timed` line, each a new graph / jit; prints the median of each."""
     times = collections.defaultdict(list)
     for _ in range(rounds):
-        times["bitorch"].append(_torch_ms(torch_fn, sets))
-        for name, apply in candidates.items():
+        for name, ms in fixed.items():
+            times[name].append(ms())
+        for cname, apply in candidates.items():
             apply()
             jax.clear_caches()  # bijax's traces key on shapes, not on the spec's constants
-            times[f"bijax {name}"].append(_jax_ms(jax.jit(jax_fn), jsets))
+            for name, ms in timed.items():
+                times[f"{name} {cname}"].append(ms())
     print(f"tune {what} tokens={m:5d}: "
           + "  ".join(f"{k} {statistics.median(v) * 1e3:.3f}" for k, v in times.items()) + " us")
 
 
 def tune_mean(tokens, hidden=8192):
+    """The mean's row tiling (bispec.reduce.MAX_ROW_BLOCK and row_warps; each changes the bits, in both frameworks
+    alike): torch.compile, then bitorch and bijax under each tiling, on the bench's input sets."""
+    shipped = reduce_spec.MAX_ROW_BLOCK, reduce_spec.row_warps
+
+    def use(block, warps):
+        def apply():
+            reduce_spec.MAX_ROW_BLOCK = block
+            reduce_spec.row_warps = (lambda r: warps) if warps else shipped[1]
+        return apply
+
+    candidates = {f"block {b} warps {w or 'shipped'}": use(b, w)
+                  for b, w in ((8192, 0), (8192, 32), (8192, 8), (4096, 16), (4096, 8), (2048, 8), (2048, 4))}
     peer = torch.compile(lambda x: torch.mean(x, -1))
-    for warps in (4, 8, 16):
-        reduce_spec.row_warps = lambda r, warps=warps: warps
-        jax.clear_caches()
-        for m in tokens:
-            sets, jsets = _sets(lambda: (torch.randn(m, hidden, dtype=torch.bfloat16, device="cuda"),), m * hidden * 2)
-            compiled = _torch_ms(peer, sets)
-            print(f"tune mean tokens={m:5d} num_warps={warps:2d}: torch.compile {compiled * 1e3:8.2f} us  "
-                  + _both(lambda x: bitorch.mean(x, -1), jax.jit(lambda x: bijax.mean(x, -1)), sets, jsets))
+    for m in tokens:
+        sets, jsets = _sets(lambda: (torch.randn(m, hidden, dtype=torch.bfloat16, device="cuda"),), m * hidden * 2)
+        _rounds("mean", m, {"torch.compile": lambda: _torch_ms(peer, sets)}, candidates,
+                {"bitorch": lambda: _torch_ms(lambda x: bitorch.mean(x, -1), sets),
+                 "bijax": lambda: _jax_ms(jax.jit(lambda x: bijax.mean(x, -1)), jsets)})
+    use(*shipped)()
 
 
 def tune_softmax(tokens, vocab=128256):
@@ -233,7 +265,7 @@ def tune_matmul(tokens):
 def main(argv):
     tokens = [int(t) for t in flags.FLAGS.tokens]
     {"rmsnorm": tune_rmsnorm, "rmsnorm_weight": tune_rmsnorm_weight, "split": tune_split,
-     "pallas_weight": tune_pallas_weight, "mean": tune_mean, "softmax": tune_softmax,
+     "pallas_weight": tune_pallas_weight, "past_l1": tune_past_l1, "mean": tune_mean, "softmax": tune_softmax,
      "softmax_group": tune_softmax_group, "matmul": tune_matmul}[argv[1]](tokens)
 
 

@@ -33,6 +33,29 @@ def tree_sum(x: jax.Array, vec: int, warps: int, explicit: bool = False) -> jax.
     return jnp.sum(x) if hybrid else x.reshape(())
 
 
+# How bijax reads a stream past L1 (no bit depends on it): "cg", PTX ld.global.cg as bitorch's twins load, or
+# "volatile", a system-scope strong load. bench.tune past_l1 times the two.
+PAST_L1_LOAD = "cg"
+
+
+def _lower_cg() -> None:
+    """Make Pallas' Triton lowering take cache_modifier=".cg": it accepts the name, then looks it up in a table
+    keyed "cg" and fails (jax 0.10, 0.11). An alias in that table is the whole fix; test_kernel_code checks that
+    the modifier reaches the IR."""
+    from jax._src.pallas.triton import lowering
+
+    table = lowering._STR_TO_CACHE_MODIFIER
+    table.setdefault(".cg", table["cg"])
+
+
+_lower_cg()
+
+
+def past_l1_load() -> dict:
+    """plgpu.load's arguments for a load that skips L1 (neither takes an eviction hint)."""
+    return dict(cache_modifier=".cg") if PAST_L1_LOAD == "cg" else dict(volatile=True)
+
+
 def mul_f32(a: jax.Array, b: jax.Array) -> jax.Array:
     """a*b of fp32 values as PTX mul.rn.f32 (the Triton twin's), which no compiler contracts with a following add.
 

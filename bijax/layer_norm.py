@@ -10,7 +10,7 @@ from jax.experimental.pallas import triton as plgpu
 from bispec import common
 from bispec import layer_norm as spec
 from bijax import _launch
-from bijax._kernel_helpers import fma_f32, mul_f32, out_columns, tree_sum
+from bijax._kernel_helpers import fma_f32, mul_f32, out_columns, past_l1_load, tree_sum
 
 
 def _kernel(*refs, hidden: int, block: int, vec: int, warps: int, slice_: int, eps: float, has_weight: bool,
@@ -28,7 +28,7 @@ def _kernel(*refs, hidden: int, block: int, vec: int, warps: int, slice_: int, e
         b = load(b_ref) if has_bias else None
     stream = spec.STREAM_EVICTION or None
     # x past L1 (spec.x_past_l1): a volatile load, which takes no eviction hint.
-    x_hint = dict(volatile=True) if x_past_l1 else dict(eviction_policy=stream)
+    x_hint = past_l1_load() if x_past_l1 else dict(eviction_policy=stream)
     x = plgpu.load(x_ref.at[cols], mask=mask, other=0, **x_hint).astype(jnp.float32)
     inv = common.inv_f32(hidden)
     # x - mean, rounded once; the constant carries the sign (negating the sum would round -0 apart

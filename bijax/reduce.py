@@ -16,7 +16,7 @@ from jax.experimental.pallas import triton as plgpu
 from bispec import common
 from bispec import reduce as spec
 from bijax import _launch
-from bijax._kernel_helpers import tree_sum
+from bijax._kernel_helpers import past_l1_load, tree_sum
 
 
 def _term(v, dtype, round_in: bool):
@@ -36,7 +36,7 @@ def _rows_kernel(x_ref, out_ref, *, length: int, block: int, vec: int, warps: in
     """B == 1: one program per row of R elements, read past L1 (bispec.reduce.STREAM_EVICTION says why)."""
     dtype = out_ref.dtype
     cols = jnp.arange(block, dtype=jnp.int32)
-    load = functools.partial(plgpu.load, other=0, volatile=True)
+    load = functools.partial(plgpu.load, other=0, **past_l1_load())
     if length <= block:  # the whole row in registers: one term a lane
         s = tree_sum(_term(load(x_ref.at[cols], mask=cols < length), dtype, round_in), vec, warps)
     else:  # lane l adds r = l, l + BLOCK, ... in fp64, then one tree over the lanes
