@@ -34,7 +34,9 @@ def tree_sum(x: jax.Array, vec: int, warps: int, explicit: bool = False) -> jax.
 
 
 # How bijax reads a stream past L1 (no bit depends on it): "cg", PTX ld.global.cg as bitorch's twins load, or
-# "volatile", a system-scope strong load. bench.tune past_l1 times the two.
+# "volatile", a system-scope strong load, which bijax used before (the older bijax timings in bispec's comments).
+# bench.tune past_l1 on the H100 (bench/results/h100_2026-12-06e/cg_579229f): within 0.07 us of each other at 8,
+# 256, 2048 and 4096 tokens (rmsnorm, layer_norm, mean) but layer_norm at 4096, 48.22 us with cg against 48.35.
 PAST_L1_LOAD = "cg"
 
 

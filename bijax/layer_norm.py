@@ -27,7 +27,7 @@ def _kernel(*refs, hidden: int, block: int, vec: int, warps: int, slice_: int, e
         w = load(w_ref) if has_weight else None
         b = load(b_ref) if has_bias else None
     stream = spec.STREAM_EVICTION or None
-    # x past L1 (spec.x_past_l1): a volatile load, which takes no eviction hint.
+    # x past L1 (spec.x_past_l1), which takes no eviction hint.
     x_hint = past_l1_load() if x_past_l1 else dict(eviction_policy=stream)
     x = plgpu.load(x_ref.at[cols], mask=mask, other=0, **x_hint).astype(jnp.float32)
     inv = common.inv_f32(hidden)

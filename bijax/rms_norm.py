@@ -40,7 +40,7 @@ def _kernel(*refs, hidden: int, block: int, vec: int, warps: int, slice_: int, e
 def _residual_stream(x_ref, res_ref, new_res_ref, cols, mask, store: bool, past_l1: bool):
     """fp32 x (+ residual, rounded to x's dtype as stored; `store` writes it to new_res_ref) at cols."""
     stream = spec.STREAM_EVICTION or None
-    # past L1 (spec.pallas_inputs_past_l1): a volatile load, which takes no eviction hint.
+    # past L1 (spec.pallas_inputs_past_l1), which takes no eviction hint.
     hint = past_l1_load() if past_l1 else dict(eviction_policy=stream)
     s = plgpu.load(x_ref.at[cols], mask=mask, other=0, **hint).astype(jnp.float32)
     if res_ref is not None:

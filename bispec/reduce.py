@@ -59,14 +59,14 @@ HIDDEN_SIZES = (8192, 4096)
 ODD_HIDDEN = (1000, 5120, 1)
 # Token counts: common.TOKEN_SWEEP (the figure's x axis) and common.ODD_TOKENS.
 
-# Rows stream through once: the column kernel's loads and stores ask L2 to evict them first. The row
-# kernel reads x past L1 (bitorch ld.global.cg, bijax a volatile load: Pallas' cache_modifier=".cg" does not
-# lower), which served a few rows' latency-bound reads faster. Same values. H200, mean over hidden 8192 bf16,
-# medians of 3 (scratch/mean_few.py), cached -> past L1 at 1 / 8 / 32 tokens: bitorch 1.50 / 1.34 / 1.65 us ->
-# 1.28 / 1.31 / 1.34, bijax 1.50 / 1.34 / 1.65 -> 1.23 / 1.30 / 1.38 (torch.compile 1.50 / 1.39 / 1.73); from
-# 128 tokens within 1 % for bitorch (4096: 16.00 -> 16.14), bijax 1-2 % faster from 512 (4096: 16.42 -> 16.21).
-# H100, past L1 -> cached, bitorch / bijax (bench/results/h100_2026-12-06/mean_l1_probe: knob.diff on c5adf1c, one
-# run): 4096 tokens 22.40 / 22.21 -> 22.35 / 22.32 us, 1024 6.82 / 6.81 -> 6.78 / 6.82; no change worth a rule.
+# Rows stream through once: the column kernel's loads and stores ask L2 to evict them first. The row kernel reads x
+# past L1 (ld.global.cg in both; bijax._kernel_helpers.past_l1_load), which served a few rows' latency-bound reads
+# faster. Same values. H200, mean over hidden 8192 bf16, medians of 3 (scratch/mean_few.py), cached -> past L1 at 1 /
+# 8 / 32 tokens: bitorch 1.50 / 1.34 / 1.65 us -> 1.28 / 1.31 / 1.34, bijax 1.50 / 1.34 / 1.65 -> 1.23 / 1.30 / 1.38
+# (torch.compile 1.50 / 1.39 / 1.73); from 128 tokens within 1 % for bitorch (4096: 16.00 -> 16.14), bijax 1-2 %
+# faster from 512 (4096: 16.42 -> 16.21). H100, past L1 -> cached, bitorch / bijax
+# (bench/results/h100_2026-12-06/mean_l1_probe: knob.diff on c5adf1c, one run): 4096 tokens 22.40 / 22.21 -> 22.35 /
+# 22.32 us, 1024 6.82 / 6.81 -> 6.78 / 6.82; no change worth a rule.
 STREAM_EVICTION = "evict_first"
 
 # Row kernel: a row of up to MAX_ROW_BLOCK elements is held in registers whole;
