@@ -30,15 +30,16 @@ def _kernel(*refs, hidden: int, block: int, vec: int, warps: int, slice_: int, e
     # x past L1 (spec.x_past_l1), which takes no eviction hint.
     x_hint = past_l1_load() if x_past_l1 else dict(eviction_policy=stream)
     x = plgpu.load(x_ref.at[cols], mask=mask, other=0, **x_hint).astype(jnp.float32)
+    if slice_ < block:  # a split row: this program's columns, loaded again now so that the sums hide the load
+        xs = plgpu.load(x_ref.at[ocols], mask=omask, other=0, eviction_policy=stream).astype(jnp.float32)
     inv = common.inv_f32(hidden)
     # x - mean, rounded once; the constant carries the sign (negating the sum would round -0 apart
     # between the frameworks). Padding lanes are zeroed so that they add nothing to the squares.
     s, neg_inv = tree_sum(x, vec, warps), jnp.float32(-inv)
     d = jnp.where(mask, fma_f32(s, neg_inv, x), 0.0)
     rstd = jax.lax.rsqrt((tree_sum(mul_f32(d, d), vec, warps) + eps * hidden) * jnp.float32(inv))
-    if slice_ < block:  # a split row: this program's columns read again (from cache), d by the same FMA
-        x = plgpu.load(x_ref.at[ocols], mask=omask, other=0, eviction_policy=stream).astype(jnp.float32)
-        d = fma_f32(s, neg_inv, x)
+    if slice_ < block:  # d of this program's columns, by the same FMA
+        d = fma_f32(s, neg_inv, xs)
     if not params_first:
         w = load(w_ref) if has_weight else None
         b = load(b_ref) if has_bias else None

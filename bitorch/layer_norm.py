@@ -29,15 +29,16 @@ def layer_norm_kernel(x_ptr, w_ptr, b_ptr, out_ptr, eps_sum, HIDDEN: tl.constexp
             b = tl.load(b_ptr + ocols, mask=omask, other=0.0, eviction_policy=PARAM).to(tl.float32)
     x = tl.load(x_ptr + row * HIDDEN + cols, mask=mask, other=0.0, cache_modifier=X_CACHE,
                 eviction_policy=X_EVICT).to(tl.float32)
+    if SLICE < BLOCK:  # a split row: this program's columns, loaded again now so that the sums hide the load
+        xs = tl.load(x_ptr + row * HIDDEN + ocols, mask=omask, other=0.0, eviction_policy=STREAM).to(tl.float32)
     # x - mean, rounded once; the constant carries the sign (negating the sum would round -0 apart
     # between the frameworks). Padding lanes are zeroed so that they add nothing to the squares.
     s = tree_sum(x, VEC, WARPS)
     neg_inv = tl.full([], -INV_HIDDEN, tl.float32)
     d = tl.where(mask, fma_f32(s, neg_inv, x), 0.0)
     rstd = tl.math.rsqrt((tree_sum(mul_f32(d, d), VEC, WARPS) + eps_sum) * INV_HIDDEN)
-    if SLICE < BLOCK:  # a split row: this program's columns read again (from cache), d by the same FMA
-        x = tl.load(x_ptr + row * HIDDEN + ocols, mask=omask, other=0.0, eviction_policy=STREAM).to(tl.float32)
-        d = fma_f32(s, neg_inv, x)
+    if SLICE < BLOCK:  # d of this program's columns, by the same FMA
+        d = fma_f32(s, neg_inv, xs)
     if not PARAMS_FIRST:
         if HAS_WEIGHT:
             w = tl.load(w_ptr + ocols, mask=omask, other=0.0, eviction_policy=PARAM).to(tl.float32)
