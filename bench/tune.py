@@ -59,12 +59,12 @@ def _norm_sets(m, hidden, vectors):
     return _sets(draw, 4 * m * hidden * 2)
 
 
-# op -> (bitorch call, bijax call) on _norm_sets' inputs: x, residual, weight (, bias)
-_NORM_CALLS = {"rmsnorm": (lambda x, r, w, *b: bitorch.rms_norm(x, w, residual=r),
-                           lambda x, r, w, *b: bijax.rms_norm(x, w, residual=r)),
-               "layer_norm": (lambda x, r, w, b: bitorch.layer_norm(x, w, b),
-                              lambda x, r, w, b: bijax.layer_norm(x, w, b)),
-               "mean": (lambda x, *rest: bitorch.mean(x, -1), lambda x, *rest: bijax.mean(x, -1))}
+# op -> (bitorch call, bijax call) on _norm_sets' inputs: x, residual, weight (, bias); the mean takes x alone
+_CALLS = {"rmsnorm": (lambda x, r, w, *b: bitorch.rms_norm(x, w, residual=r),
+                      lambda x, r, w, *b: bijax.rms_norm(x, w, residual=r)),
+          "layer_norm": (lambda x, r, w, b: bitorch.layer_norm(x, w, b),
+                         lambda x, r, w, b: bijax.layer_norm(x, w, b)),
+          "mean": (lambda x, *rest: bitorch.mean(x, -1), lambda x, *rest: bijax.mean(x, -1))}
 
 
 def tune_rmsnorm(tokens, hidden=8192):
@@ -73,7 +73,7 @@ def tune_rmsnorm(tokens, hidden=8192):
         jax.clear_caches()
         for m in tokens:
             sets, jsets = _norm_sets(m, hidden, 1)
-            torch_fn, jax_fn = _NORM_CALLS["rmsnorm"]
+            torch_fn, jax_fn = _CALLS["rmsnorm"]
             line = _both(torch_fn, jax.jit(jax_fn), sets, jsets)
             print(f"tune rmsnorm tokens={m:5d} num_warps={warps:2d}: {line}")
 
@@ -103,7 +103,7 @@ def _norms(tokens, hidden, what: str):
     for m in tokens:
         sets, jsets = _norm_sets(m, hidden, 2)  # x, residual, weight, bias
         for op in ("rmsnorm", "layer_norm"):
-            torch_fn, jax_fn = _NORM_CALLS[op]
+            torch_fn, jax_fn = _CALLS[op]
             print(f"tune {op} tokens={m:5d} {what}: {_both(torch_fn, jax.jit(jax_fn), sets, jsets)}")
 
 
@@ -121,7 +121,7 @@ def tune_pallas_weight(tokens, hidden=8192):
                   f"late, past L1 from {shipped[1]}": use(rms_spec.weight_first, shipped[1]),
                   "late, past L1 from 512": use(rms_spec.weight_first, 512)}
     for m in tokens:
-        _bijax_rounds("pallas_weight", m, *_norm_sets(m, hidden, 1), _NORM_CALLS["rmsnorm"], candidates)
+        _bijax_rounds("pallas_weight", m, *_norm_sets(m, hidden, 1), _CALLS["rmsnorm"], candidates)
     use(*shipped)()
 
 
@@ -132,7 +132,7 @@ def tune_past_l1(tokens, hidden=8192):
     candidates = {kind: lambda kind=kind: setattr(_helpers, "PAST_L1_LOAD", kind) for kind in ("volatile", "cg")}
     for m in tokens:
         sets, jsets = _norm_sets(m, hidden, 2)
-        for op, calls in _NORM_CALLS.items():
+        for op, calls in _CALLS.items():
             _bijax_rounds(f"past_l1 {op}", m, sets, jsets, calls, candidates)
     _helpers.PAST_L1_LOAD = shipped
 
@@ -174,11 +174,11 @@ def tune_mean(tokens, hidden=8192):
     candidates = {f"block {b} warps {w or 'shipped'}": use(b, w)
                   for b, w in ((8192, 0), (8192, 32), (8192, 8), (4096, 16), (4096, 8), (2048, 8), (2048, 4))}
     peer = torch.compile(lambda x: torch.mean(x, -1))
+    torch_fn, jax_fn = _CALLS["mean"]
     for m in tokens:
         sets, jsets = _sets(lambda: (torch.randn(m, hidden, dtype=torch.bfloat16, device="cuda"),), m * hidden * 2)
         _rounds("mean", m, {"torch.compile": lambda: _torch_ms(peer, sets)}, candidates,
-                {"bitorch": lambda: _torch_ms(lambda x: bitorch.mean(x, -1), sets),
-                 "bijax": lambda: _jax_ms(jax.jit(lambda x: bijax.mean(x, -1)), jsets)})
+                {"bitorch": lambda: _torch_ms(torch_fn, sets), "bijax": lambda: _jax_ms(jax.jit(jax_fn), jsets)})
     use(*shipped)()
 
 

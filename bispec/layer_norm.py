@@ -74,10 +74,10 @@ def triton_split(rows: int, hidden: int, interpret: bool) -> int:
 # An unsplit row's x is read past L1 (ld.global.cg in both frameworks; bijax: _kernel_helpers.past_l1_load), leaving
 # L1 to the weight and bias that every program reads again. It matters most to bijax: XLA launches every kernel that
 # takes dynamic shared memory (ours: 32 bytes for the cross-warp sums) with CU_FUNC_CACHE_PREFER_SHARED, leaving ~23
-# KB of L1 where Triton's launcher leaves ~240 KB. A split row keeps x in L1 for its second read of its slice. Same
-# values either way. H200, hidden 8192 bf16, medians of 3, unsplit (128 / 512 / 4096 tokens): bitorch 3.39 / 6.53 /
-# 36.1 us -> 3.26 / 6.64 / 35.1, bijax 3.39 / 7.10 / 40.2 -> 3.36 / 7.07 / 38.1; split (1 / 8 / 32 tokens), bijax past
-# L1 against not: 1.66 / 1.79 / 2.37 against 1.62 / 1.76 / 2.30 us.
+# KB of L1 where Triton's launcher leaves ~240 KB. A split row reads x through L1 (each program loads its slice
+# twice). Same values either way. H200, hidden 8192 bf16, medians of 3, unsplit (128 / 512 / 4096 tokens): bitorch
+# 3.39 / 6.53 / 36.1 us -> 3.26 / 6.64 / 35.1, bijax 3.39 / 7.10 / 40.2 -> 3.36 / 7.07 / 38.1; split (1 / 8 / 32
+# tokens), bijax past L1 against not: 1.66 / 1.79 / 2.37 against 1.62 / 1.76 / 2.30 us.
 def x_past_l1(split_: int) -> bool:
     return split_ == 1
 
