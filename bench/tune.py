@@ -20,7 +20,7 @@ from absl import app, flags  # noqa: E402
 import bijax  # noqa: E402
 import bitorch  # noqa: E402
 from bijax import _kernel_helpers as _helpers  # noqa: E402
-from bench import timing  # noqa: E402
+from bench import layer_norm as bench_layer_norm, timing  # noqa: E402
 from bispec import layer_norm as layer_norm_spec  # noqa: E402
 from bispec import matmul as matmul_spec  # noqa: E402
 from bispec import reduce as reduce_spec  # noqa: E402
@@ -160,6 +160,30 @@ def _rounds(what, m, fixed, candidates, timed, rounds=3):
           + "  ".join(f"{k} {statistics.median(v) * 1e3:.3f}" for k, v in times.items()) + " us")
 
 
+def tune_layer_norm_knobs(tokens, hidden=8192):
+    """bitorch layer_norm (weight and bias) under bit-neutral knobs: where the weight and bias loads go
+    (bispec.layer_norm.params_first), whether a split row's whole-row x load goes past L1 (x_past_l1), and the
+    eviction hints; XLA and bijax beside."""
+    knobs = ("params_first", "x_past_l1", "STREAM_EVICTION", "PARAM_EVICTION")
+    shipped = {k: getattr(layer_norm_spec, k) for k in knobs}
+
+    def use(**change):
+        return lambda: [setattr(layer_norm_spec, k, v) for k, v in {**shipped, **change}.items()]
+
+    # shipped last: the next round's fixed lines (bijax reads these knobs too) run under it
+    candidates = {"params late": use(params_first=lambda rows: False), "x past L1": use(x_past_l1=lambda split: True),
+                  "no hints": use(STREAM_EVICTION="", PARAM_EVICTION=""), "no param hint": use(PARAM_EVICTION=""),
+                  "params late, x past L1": use(params_first=lambda rows: False, x_past_l1=lambda split: True),
+                  "shipped": use()}
+    torch_fn, jax_fn = _CALLS["layer_norm"]
+    for m in tokens:
+        sets, jsets = _norm_sets(m, hidden, 2)
+        fixed = {"xla": lambda: _jax_ms(jax.jit(lambda x, r, w, b: bench_layer_norm.jnp_style(x, w, b)), jsets),
+                 "bijax": lambda: _jax_ms(jax.jit(jax_fn), jsets)}
+        _rounds("layer_norm_knobs", m, fixed, candidates, {"bitorch": lambda: _torch_ms(torch_fn, sets)}, rounds=5)
+    use()()
+
+
 def tune_mean(tokens, hidden=8192):
     """The mean's row tiling (bispec.reduce.MAX_ROW_BLOCK and row_warps; each changes the bits, in both frameworks
     alike): torch.compile, then bitorch and bijax under each tiling, on the bench's input sets."""
@@ -265,8 +289,9 @@ def tune_matmul(tokens):
 def main(argv):
     tokens = [int(t) for t in flags.FLAGS.tokens]
     {"rmsnorm": tune_rmsnorm, "rmsnorm_weight": tune_rmsnorm_weight, "split": tune_split,
-     "pallas_weight": tune_pallas_weight, "past_l1": tune_past_l1, "mean": tune_mean, "softmax": tune_softmax,
-     "softmax_group": tune_softmax_group, "matmul": tune_matmul}[argv[1]](tokens)
+     "pallas_weight": tune_pallas_weight, "past_l1": tune_past_l1, "layer_norm_knobs": tune_layer_norm_knobs,
+     "mean": tune_mean, "softmax": tune_softmax, "softmax_group": tune_softmax_group,
+     "matmul": tune_matmul}[argv[1]](tokens)
 
 
 if __name__ == "__main__":
