@@ -67,6 +67,14 @@ _CALLS = {"rmsnorm": (lambda x, r, w, *b: bitorch.rms_norm(x, w, residual=r),
           "mean": (lambda x, *rest: bitorch.mean(x, -1), lambda x, *rest: bijax.mean(x, -1))}
 
 
+def _setter(module, **values):
+    """A candidate for _rounds: a function that sets `values` as attributes of `module` (a spec)."""
+    def apply():
+        for name, value in values.items():
+            setattr(module, name, value)
+    return apply
+
+
 def tune_rmsnorm(tokens, hidden=8192):
     for warps in (4, 8, 16, 32):
         rms_spec.num_warps = lambda h, warps=warps: warps
@@ -113,9 +121,7 @@ def tune_pallas_weight(tokens, hidden=8192):
     shipped = rms_spec.pallas_weight_first, rms_spec.PALLAS_PAST_L1_FROM_ROWS
 
     def use(rule, past_from):
-        def apply():
-            rms_spec.pallas_weight_first, rms_spec.PALLAS_PAST_L1_FROM_ROWS = rule, past_from
-        return apply
+        return _setter(rms_spec, pallas_weight_first=rule, PALLAS_PAST_L1_FROM_ROWS=past_from)
 
     candidates = {f"first, past L1 from {shipped[1]}": use(*shipped),
                   f"late, past L1 from {shipped[1]}": use(rms_spec.weight_first, shipped[1]),
@@ -129,7 +135,7 @@ def tune_past_l1(tokens, hidden=8192):
     """How bijax reads a stream past L1 (bijax._kernel_helpers.PAST_L1_LOAD; no bit changes): rmsnorm with residual,
     layer_norm with weight and bias, and mean, wherever they read past L1."""
     shipped = _helpers.PAST_L1_LOAD
-    candidates = {kind: lambda kind=kind: setattr(_helpers, "PAST_L1_LOAD", kind) for kind in ("volatile", "cg")}
+    candidates = {kind: _setter(_helpers, PAST_L1_LOAD=kind) for kind in ("volatile", "cg")}
     for m in tokens:
         sets, jsets = _norm_sets(m, hidden, 2)
         for op, calls in _CALLS.items():
@@ -168,7 +174,7 @@ def tune_layer_norm_knobs(tokens, hidden=8192):
     shipped = {k: getattr(layer_norm_spec, k) for k in knobs}
 
     def use(**change):
-        return lambda: [setattr(layer_norm_spec, k, v) for k, v in {**shipped, **change}.items()]
+        return _setter(layer_norm_spec, **{**shipped, **change})
 
     # shipped last: the next round's fixed lines (bijax reads these knobs too) run under it
     candidates = {"params late": use(params_first=lambda rows: False), "x past L1": use(x_past_l1=lambda split: True),
@@ -190,10 +196,7 @@ def tune_mean(tokens, hidden=8192):
     shipped = reduce_spec.MAX_ROW_BLOCK, reduce_spec.row_warps
 
     def use(block, warps):
-        def apply():
-            reduce_spec.MAX_ROW_BLOCK = block
-            reduce_spec.row_warps = (lambda r: warps) if warps else shipped[1]
-        return apply
+        return _setter(reduce_spec, MAX_ROW_BLOCK=block, row_warps=(lambda r: warps) if warps else shipped[1])
 
     candidates = {f"block {b} warps {w or 'shipped'}": use(b, w)
                   for b, w in ((8192, 0), (8192, 32), (8192, 8), (4096, 16), (4096, 8), (2048, 8), (2048, 4))}
