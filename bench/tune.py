@@ -168,18 +168,18 @@ def _rounds(what, m, fixed, candidates, timed, rounds=3):
 
 def tune_layer_norm_knobs(tokens, hidden=8192):
     """bitorch layer_norm (weight and bias) under bit-neutral knobs: where the weight and bias loads go
-    (bispec.layer_norm.params_first), whether a split row's whole-row x load goes past L1 (x_past_l1), and the
-    eviction hints; XLA and bijax beside."""
-    knobs = ("params_first", "x_past_l1", "STREAM_EVICTION", "PARAM_EVICTION")
+    (bispec.layer_norm.params_first), whether a split row's whole-row x load goes past L1 (triton_x_past_l1), and
+    the eviction hints; XLA and bijax beside."""
+    knobs = ("params_first", "triton_x_past_l1", "STREAM_EVICTION", "PARAM_EVICTION")
     shipped = {k: getattr(layer_norm_spec, k) for k in knobs}
 
     def use(**change):
         return _setter(layer_norm_spec, **{**shipped, **change})
 
     # shipped last: the next round's fixed lines (bijax reads these knobs too) run under it
-    candidates = {"params late": use(params_first=lambda rows: False), "x past L1": use(x_past_l1=lambda split: True),
+    candidates = {"params late": use(params_first=lambda rows: False),
+                  "split x via L1": use(triton_x_past_l1=layer_norm_spec.x_past_l1),
                   "no hints": use(STREAM_EVICTION="", PARAM_EVICTION=""), "no param hint": use(PARAM_EVICTION=""),
-                  "params late, x past L1": use(params_first=lambda rows: False, x_past_l1=lambda split: True),
                   "shipped": use()}
     torch_fn, jax_fn = _CALLS["layer_norm"]
     for m in tokens:

@@ -82,6 +82,14 @@ def x_past_l1(split_: int) -> bool:
     return split_ == 1
 
 
+# bitorch reads x past L1 split or not (its launch leaves L1 whole). H100, hidden 8192 bf16, weight and bias,
+# medians of 5 (bench.tune layer_norm_knobs, bench/results/h100_2026-12-07b): split rows through L1 -> past L1 at
+# 1 / 8 / 16 tokens 1.664 / 1.856 / 2.016 -> 1.633 / 1.824 / 2.017 us (XLA 3.711 / 1.824 / 1.888, bijax 1.600 /
+# 1.823 / 2.016).
+def triton_x_past_l1(split_: int) -> bool:
+    return True
+
+
 FIGURE_HIDDEN = 8192
 FIGURE_DTYPE = "bfloat16"
 HIDDEN_SIZES = (8192, 4096)  # each over common.TOKEN_SWEEP

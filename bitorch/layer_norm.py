@@ -67,7 +67,7 @@ def _run(x: torch.Tensor, weight: torch.Tensor | None, bias: torch.Tensor | None
         w = _launch.packed_rows(weight) if weight is not None else x2
         b = _launch.packed_rows(bias) if bias is not None else x2
         split = spec.triton_split(x2.shape[0], hidden, _launch.INTERPRET)
-        past_l1 = spec.x_past_l1(split)  # ld.global.cg, which takes no eviction hint
+        past_l1 = spec.triton_x_past_l1(split)  # ld.global.cg, which takes no eviction hint
         _launch.launch(layer_norm_kernel, (x2.shape[0], split), x2, w, b, out, eps * hidden,
                        HIDDEN=hidden, INV_HIDDEN=common.inv_f32(hidden), BLOCK=spec.block_size(hidden),
                        VEC=common.vector_width(hidden, x.element_size()), WARPS=spec.num_warps(hidden),
