@@ -9,9 +9,11 @@ def test_writes_gpu_code(tmp_path):
     env = {**os.environ, "PYTHONPATH": root, "TRITON_INTERPRET": "1"}  # the tool must drop the interpreter itself
     subprocess.run([sys.executable, "-m", "bench.kernel_code", str(tmp_path), "--rows", "8,1024"], check=True, env=env,
                    cwd=root, capture_output=True, timeout=600)
-    for name in ("rms_norm", "layer_norm"):
+    # 16-byte loads of x at 8 rows (split): rms_norm's through L1, evict-first; layer_norm's past L1
+    # (bispec.layer_norm.triton_x_past_l1)
+    for name, x_load in (("rms_norm", "LDG.E.EF.128"), ("layer_norm", "LDG.E.128.STRONG.GPU")):
         code = (tmp_path / f"bitorch_{name}_8.sass").read_text()
-        assert "LDG.E.EF.128" in code and "SHFL.BFLY" in code and code.rstrip().endswith(";")  # 16-byte loads
+        assert x_load in code and "SHFL.BFLY" in code and code.rstrip().endswith(";")
         ir = (tmp_path / f"bijax_{name}_8.ttir").read_text()
         assert ir.startswith(f"module @bijax_{name}") and "tt.load" in ir and "#loc" not in ir
         # an unsplit row is read past L1 (bitorch's SASS: ld.global.cg; bijax: the .cg its lowering needed an alias for)
