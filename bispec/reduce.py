@@ -68,6 +68,16 @@ ODD_HIDDEN = (1000, 5120, 1)
 # (bench/results/h100_2026-12-06/mean_l1_probe: knob.diff on c5adf1c, one run): 4096 tokens 22.40 / 22.21 -> 22.35 /
 # 22.32 us, 1024 6.82 / 6.81 -> 6.78 / 6.82; no change worth a rule.
 STREAM_EVICTION = "evict_first"
+# bitorch's row kernel, from ROW_EVICT_FIRST_FROM_ROWS rows on, reads x through L1 with STREAM_EVICTION instead (as
+# torch.compile's mean does). Same values. H100, mean over hidden 8192 bf16, medians of 5
+# (bench/results/h100_2026-12-07b/mean_variants.log), past L1 -> evict-first at 256 / 1024 / 2048 / 4096 tokens:
+# bitorch 3.009 / 6.848 / 12.064 / 22.528 -> 3.040 / 6.816 / 12.000 / 22.337 us (torch.compile 3.040 / 6.880 /
+# 12.000 / 22.400); bijax 3.072 / 6.880 / 12.128 / 22.400 -> 3.040 / 6.848 / 12.112 / 22.432, no rule.
+ROW_EVICT_FIRST_FROM_ROWS = 1024
+
+
+def triton_rows_past_l1(rows: int) -> bool:
+    return rows < ROW_EVICT_FIRST_FROM_ROWS
 
 # Row kernel: a row of up to MAX_ROW_BLOCK elements is held in registers whole;
 # longer rows loop over chunks of MAX_ROW_BLOCK into an fp64 vector accumulator.

@@ -28,14 +28,16 @@ def _finish(s, dtype: tl.constexpr, INV_R: tl.constexpr, MEAN: tl.constexpr):
 
 @triton.jit
 def reduce_rows_kernel(x_ptr, out_ptr, R: tl.constexpr, INV_R: tl.constexpr, MEAN: tl.constexpr,
-                       ROUND_IN: tl.constexpr, BLOCK: tl.constexpr, VEC: tl.constexpr, WARPS: tl.constexpr):
-    """B == 1: one program per packed row of R elements, read past L1 (bispec.reduce.STREAM_EVICTION says why)."""
+                       ROUND_IN: tl.constexpr, BLOCK: tl.constexpr, VEC: tl.constexpr, WARPS: tl.constexpr,
+                       X_CACHE: tl.constexpr, X_EVICT: tl.constexpr):
+    """B == 1: one program per packed row of R elements, read past L1 or evict-first (spec.triton_rows_past_l1)."""
     row = tl.program_id(0).to(tl.int64)
     dtype = out_ptr.dtype.element_ty
     cols = tl.arange(0, BLOCK)
     base = x_ptr + row * R
     if R <= BLOCK:  # the whole row in registers: one term a lane
-        v = tl.load(base + cols, mask=cols < R, other=0.0, cache_modifier=".cg").to(tl.float32)
+        v = tl.load(base + cols, mask=cols < R, other=0.0, cache_modifier=X_CACHE,
+                    eviction_policy=X_EVICT).to(tl.float32)
         if ROUND_IN:  # x is cast to the output dtype first when that cast is not exact (torch's dtype=)
             v = cast_rtne(v, dtype).to(tl.float32)
         s = tree_sum(v, VEC, WARPS)
@@ -43,7 +45,8 @@ def reduce_rows_kernel(x_ptr, out_ptr, R: tl.constexpr, INV_R: tl.constexpr, MEA
         acc = tl.zeros([BLOCK], dtype=tl.float64)
         for start in range(0, R, BLOCK):
             idx = start + cols
-            v = tl.load(base + idx, mask=idx < R, other=0.0, cache_modifier=".cg").to(tl.float32)
+            v = tl.load(base + idx, mask=idx < R, other=0.0, cache_modifier=X_CACHE,
+                        eviction_policy=X_EVICT).to(tl.float32)
             if ROUND_IN:
                 v = cast_rtne(v, dtype).to(tl.float32)
             acc += v.to(tl.float64)
@@ -83,8 +86,10 @@ def _run(x: torch.Tensor, dim, keepdim: bool, dtype, mean: bool) -> torch.Tensor
     meta = dict(R=R, INV_R=common.inv_f32(R), MEAN=mean, ROUND_IN=plan.round_inputs)
     if B == 1:
         x2 = _launch.packed_rows(xc.reshape(A, R))
+        past_l1 = spec.triton_rows_past_l1(A)  # ld.global.cg, which takes no eviction hint
         _launch.launch(reduce_rows_kernel, (A,), x2, out, BLOCK=spec.row_block(R),
-                       VEC=common.vector_width(R, x.element_size()), WARPS=spec.row_warps(R), **meta)
+                       VEC=common.vector_width(R, x.element_size()), WARPS=spec.row_warps(R),
+                       X_CACHE=".cg" if past_l1 else "", X_EVICT="" if past_l1 else spec.STREAM_EVICTION, **meta)
     else:
         x3 = xc.reshape(A, R, B).contiguous()
         block_b, warps = spec.col_tiling(A, B, x.element_size())
