@@ -79,6 +79,7 @@ ROW_EVICT_FIRST_FROM_ROWS = 1024
 def triton_rows_past_l1(rows: int) -> bool:
     return rows < ROW_EVICT_FIRST_FROM_ROWS
 
+
 # Row kernel: a row of up to MAX_ROW_BLOCK elements is held in registers whole;
 # longer rows loop over chunks of MAX_ROW_BLOCK into an fp64 vector accumulator.
 MAX_ROW_BLOCK = 8192
