@@ -67,6 +67,12 @@ def packed_rows(t: torch.Tensor) -> torch.Tensor:
     return t2
 
 
+def x_load_hints(past_l1: bool, eviction: str) -> dict:
+    """A kernel's X_CACHE and X_EVICT constants: x read past L1 (ld.global.cg, which takes no eviction hint) or
+    through L1 with `eviction` (bijax's twin: _kernel_helpers.past_l1_load)."""
+    return dict(X_CACHE=".cg", X_EVICT="") if past_l1 else dict(X_CACHE="", X_EVICT=eviction)
+
+
 def launch(kernel: triton.JITFunction, grid: tuple[int, ...], *args, **meta) -> None:
     """kernel[grid](*args, **meta), counted; a kernel's WARPS constant (its sums' layout) is also its num_warps."""
     if "WARPS" in meta:

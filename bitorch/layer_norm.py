@@ -67,14 +67,13 @@ def _run(x: torch.Tensor, weight: torch.Tensor | None, bias: torch.Tensor | None
         w = _launch.packed_rows(weight) if weight is not None else x2
         b = _launch.packed_rows(bias) if bias is not None else x2
         split = spec.triton_split(x2.shape[0], hidden, _launch.INTERPRET)
-        past_l1 = spec.triton_x_past_l1(split)  # ld.global.cg, which takes no eviction hint
         _launch.launch(layer_norm_kernel, (x2.shape[0], split), x2, w, b, out, eps * hidden,
                        HIDDEN=hidden, INV_HIDDEN=common.inv_f32(hidden), BLOCK=spec.block_size(hidden),
                        VEC=common.vector_width(hidden, x.element_size()), WARPS=spec.num_warps(hidden),
                        SLICE=spec.block_size(hidden) // split,
                        HAS_WEIGHT=weight is not None, HAS_BIAS=bias is not None, STREAM=spec.STREAM_EVICTION,
                        PARAM=spec.PARAM_EVICTION, PARAMS_FIRST=spec.params_first(x2.shape[0]),
-                       X_CACHE=".cg" if past_l1 else "", X_EVICT="" if past_l1 else spec.STREAM_EVICTION)
+                       **_launch.x_load_hints(spec.triton_x_past_l1(split), spec.STREAM_EVICTION))
     return out
 
 

@@ -86,10 +86,9 @@ def _run(x: torch.Tensor, dim, keepdim: bool, dtype, mean: bool) -> torch.Tensor
     meta = dict(R=R, INV_R=common.inv_f32(R), MEAN=mean, ROUND_IN=plan.round_inputs)
     if B == 1:
         x2 = _launch.packed_rows(xc.reshape(A, R))
-        past_l1 = spec.triton_rows_past_l1(A)  # ld.global.cg, which takes no eviction hint
         _launch.launch(reduce_rows_kernel, (A,), x2, out, BLOCK=spec.row_block(R),
                        VEC=common.vector_width(R, x.element_size()), WARPS=spec.row_warps(R),
-                       X_CACHE=".cg" if past_l1 else "", X_EVICT="" if past_l1 else spec.STREAM_EVICTION, **meta)
+                       **_launch.x_load_hints(spec.triton_rows_past_l1(A), spec.STREAM_EVICTION), **meta)
     else:
         x3 = xc.reshape(A, R, B).contiguous()
         block_b, warps = spec.col_tiling(A, B, x.element_size())
