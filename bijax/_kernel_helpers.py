@@ -24,13 +24,93 @@ def tree_sum(x: jax.Array, vec: int, warps: int, explicit: bool = False) -> jax.
     # On the GPU the steps inside a thread are written out and Triton's butterfly, the rule's order
     # (test_sum_tree), does the rest, one term a thread.
     hybrid = not (_launch.INTERPRET or explicit) and n >= vec * 32 * warps
-    for i in range(levels[0] + levels[1] if hybrid else sum(levels)):
+    x = _pair_steps(x, levels, levels[0] + levels[1] if hybrid else sum(levels))
+    return jnp.sum(x) if hybrid else x.reshape(())
+
+
+def _pair_steps(x: jax.Array, levels: tuple[int, int, int, int], steps: int) -> jax.Array:
+    """The first `steps` steps of SUM_RULE's tree (levels from common.tree_levels) over the 1-D block x."""
+    n = x.shape[0]
+    for i in range(steps):
         pairs = x.reshape(common.pair_shape(n, levels, i))
         if _launch.INTERPRET:  # XLA would merge a chain of sums into one reduction of its own order
             x = (pairs[:, 0] + pairs[:, 1]).reshape(n >> (i + 1))
         else:  # a sum over an axis of 2: one add
             x = jnp.sum(pairs, axis=1).reshape(n >> (i + 1))
-    return jnp.sum(x) if hybrid else x.reshape(())
+    return x
+
+
+# XLA launches a kernel that takes any dynamic shared memory with CU_FUNC_CACHE_PREFER_SHARED, which leaves it ~23
+# KB of L1 where Triton's launcher leaves bitorch's twins ~240 KB (bispec.layer_norm says more). Triton's own
+# reduction takes shared memory for its warps' step; tree_total takes that step through a static .shared array of
+# its own in inline PTX instead, so that a kernel whose sums all go through it takes none. Same bits.
+STATIC_WARP_SUMS = True
+
+
+def total_without_shared(n: int, vec: int, warps: int) -> bool:
+    """Whether tree_total serves a block of n terms here: on the GPU, with STATIC_WARP_SUMS, one term a thread or more."""
+    return STATIC_WARP_SUMS and not _launch.INTERPRET and warps > 1 and n >= vec * 32 * warps
+
+
+def tree_total(x: jax.Array, vec: int, warps: int, in_thread_ptx: bool) -> jax.Array:
+    """tree_sum of the fp32 block x (total_without_shared must hold) as a block every element of which is the total:
+    of x's shape, the steps inside a thread in the PTX too (in_thread_ptx), or of one term a thread, those steps
+    written out as tree_sum writes them. The PTX takes a thread's elements in Triton's register order for pack, its
+    vector's elements, then its repeats, as the layout of a 16-byte load gives them (the GPU tests check the bits)."""
+    if not in_thread_ptx:
+        levels = common.tree_levels(x.shape[0], vec, warps)
+        x = _pair_steps(x, levels, levels[0] + levels[1])
+    per_thread = x.shape[0] // (32 * warps)
+    [total] = plgpu.elementwise_inline_asm(
+        _tree_ptx(per_thread, vec, warps), args=[x], pack=per_thread,
+        constraints=",".join(["=f"] * per_thread + ["f"] * per_thread),
+        result_shape_dtypes=[jax.ShapeDtypeStruct(x.shape, jnp.float32)])
+    return total
+
+
+def row_sum(x: jax.Array, vec: int, warps: int, whole_row: bool) -> jax.Array:
+    """tree_sum of a row's fp32 block x; for a kernel that holds its row whole and uses the sum only elementwise with
+    blocks of x's shape (whole_row), tree_total's block where it serves."""
+    if whole_row and total_without_shared(x.shape[0], vec, warps):
+        return tree_total(x, vec, warps, in_thread_ptx=True)
+    return tree_sum(x, vec, warps)
+
+
+def _tree_ptx(per_thread: int, vec: int, warps: int) -> str:
+    """PTX of SUM_RULE's tree over a thread's `per_thread` fp32 operands ($per_thread...), then its lanes and its warps
+    (through the static array tws), every output ($0...) the total."""
+    regs = iter(f"%ta{i}" for i in range(1 << 16))
+    body = []
+
+    def adds(terms, pairs):
+        out = [next(regs) for _ in pairs]
+        body.extend(f"add.f32 {o}, {terms[a]}, {terms[b]};" for o, (a, b) in zip(out, pairs))
+        return out
+
+    def top_bit_first(terms, down_to: int):
+        while len(terms) > down_to:
+            terms = adds(terms, [(i, i + len(terms) // 2) for i in range(len(terms) // 2)])
+        return terms
+
+    terms = top_bit_first([f"${per_thread + i}" for i in range(per_thread)], vec)  # repeats: whole vectors apart
+    while len(terms) > 1:  # the vector, bit 0 first
+        terms = adds(terms, [(2 * i, 2 * i + 1) for i in range(len(terms) // 2)])
+    acc = terms[0]
+    for lane_bit in (16, 8, 4, 2, 1):
+        other, acc_next = next(regs), next(regs)
+        body += [f"shfl.sync.bfly.b32 {other}, {acc}, {lane_bit}, 0x1f, 0xffffffff;",
+                 f"add.f32 {acc_next}, {acc}, {other};"]
+        acc = acc_next
+    body += ["mov.u32 %tw, %tid.x;", "and.b32 %tl, %tw, 31;", "shr.u32 %tw, %tw, 5;", "setp.eq.u32 %tp, %tl, 0;",
+             "mov.u32 %tad, tws;", "mad.lo.u32 %tad, %tw, 4, %tad;", f"@%tp st.shared.f32 [%tad], {acc};", "bar.sync 0;"]
+    warp_sums = [next(regs) for _ in range(warps)]
+    body += [f"ld.shared.f32 {r}, [tws+{4 * w}];" for w, r in enumerate(warp_sums)]
+    total = top_bit_first(warp_sums, 1)[0]
+    body += [f"mov.f32 ${i}, {total};" for i in range(per_thread)]
+    body.append("bar.sync 0;")  # every warp has read tws before any writes it again (a loop)
+    head = ["{", f".reg .f32 %ta<{int(next(regs)[3:])}>;", ".reg .u32 %tw, %tl, %tad;", ".reg .pred %tp;",
+            f".shared .align 16 .f32 tws[{warps}];"]
+    return "\n".join(head + body + ["}"])
 
 
 # How bijax reads a stream past L1 (no bit depends on it): "cg", PTX ld.global.cg as bitorch's twins load, or

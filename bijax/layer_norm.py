@@ -10,7 +10,7 @@ from jax.experimental.pallas import triton as plgpu
 from bispec import common
 from bispec import layer_norm as spec
 from bijax import _launch
-from bijax._kernel_helpers import fma_f32, mul_f32, out_columns, past_l1_load, tree_sum
+from bijax._kernel_helpers import fma_f32, mul_f32, out_columns, past_l1_load, row_sum
 
 
 def _kernel(*refs, hidden: int, block: int, vec: int, warps: int, slice_: int, eps: float, has_weight: bool,
@@ -35,9 +35,10 @@ def _kernel(*refs, hidden: int, block: int, vec: int, warps: int, slice_: int, e
     inv = common.inv_f32(hidden)
     # x - mean, rounded once; the constant carries the sign (negating the sum would round -0 apart
     # between the frameworks). Padding lanes are zeroed so that they add nothing to the squares.
-    s, neg_inv = tree_sum(x, vec, warps), jnp.float32(-inv)
+    whole = slice_ == block
+    s, neg_inv = row_sum(x, vec, warps, whole), jnp.float32(-inv)
     d = jnp.where(mask, fma_f32(s, neg_inv, x), 0.0)
-    rstd = jax.lax.rsqrt((tree_sum(mul_f32(d, d), vec, warps) + eps * hidden) * jnp.float32(inv))
+    rstd = jax.lax.rsqrt((row_sum(mul_f32(d, d), vec, warps, whole) + eps * hidden) * jnp.float32(inv))
     if slice_ < block:  # d of this program's columns, by the same FMA
         d = fma_f32(s, neg_inv, xs)
     if not params_first:

@@ -10,7 +10,7 @@ from jax.experimental.pallas import triton as plgpu
 from bispec import common
 from bispec import rms_norm as spec
 from bijax import _launch
-from bijax._kernel_helpers import mul_f32, out_columns, past_l1_load, tree_sum
+from bijax._kernel_helpers import mul_f32, out_columns, past_l1_load, row_sum
 
 
 def _kernel(*refs, hidden: int, block: int, vec: int, warps: int, slice_: int, eps: float, has_residual: bool,
@@ -28,7 +28,8 @@ def _kernel(*refs, hidden: int, block: int, vec: int, warps: int, slice_: int, e
         w = load_weight()
     stream = functools.partial(_residual_stream, x_ref, res_ref, new_res_ref, past_l1=past_l1)
     s = stream(cols, mask, store=slice_ == block)
-    rstd = jax.lax.rsqrt((tree_sum(mul_f32(s, s), vec, warps) + eps * hidden) * jnp.float32(common.inv_f32(hidden)))
+    squares = row_sum(mul_f32(s, s), vec, warps, whole_row=slice_ == block)
+    rstd = jax.lax.rsqrt((squares + eps * hidden) * jnp.float32(common.inv_f32(hidden)))
     if slice_ < block:  # a split row: this program's columns read again (from cache), the same values
         s = stream(ocols, omask, store=True)
     if not weight_first:

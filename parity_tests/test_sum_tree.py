@@ -92,3 +92,78 @@ def test_levels_cover_the_block():
             for warps in (1, 4, 8, 16, 32):
                 levels = common.tree_levels(n, vec, warps)
                 assert sum(levels) == n.bit_length() - 1 and min(levels) >= 0, (n, vec, warps, levels)
+
+
+def _pallas_totals(x: np.ndarray, warps: int, in_thread_ptx: bool) -> np.ndarray:
+    """bijax's tree_total of each row (a block of totals) on the GPU: (rows, elements of the block)."""
+    import jax
+    import jax.numpy as jnp
+    from jax.experimental import pallas as pl
+    from jax.experimental.pallas import triton as plgpu
+
+    from bijax import _launch, _kernel_helpers
+
+    rows, n = x.shape
+    block, vec = common.next_pow2(n), common.vector_width(n, x.dtype.itemsize)
+    width = block if in_thread_ptx else 32 * warps
+
+    def kernel(x_ref, out_ref):
+        cols = jnp.arange(block)
+        v = plgpu.load(x_ref.at[cols], mask=cols < n, other=0).astype(jnp.float32)
+        out_ref[...] = _kernel_helpers.tree_total(v, vec, warps, in_thread_ptx)
+
+    call = _launch.pallas_call(kernel, name="test_tree_total", grid=(rows,), in_specs=[_launch.row_spec(n)],
+                               out_specs=_launch.row_spec(width),
+                               out_shape=jax.ShapeDtypeStruct((rows, width), jnp.float32), num_warps=warps)
+    return JAX.numpy(jax.jit(call)(JAX.asarray(x)))
+
+
+@pytest.mark.skipif(not harness.ON_GPU, reason="inline PTX: GPU only")
+@pytest.mark.parametrize("in_thread_ptx", [True, False], ids=["ptx_in_thread", "pairs_in_thread"])
+@pytest.mark.parametrize("dtype", ["bfloat16", "float32"])
+@pytest.mark.parametrize("n,warps", LAYOUTS)
+def test_total_bits(rng, n, warps, dtype, in_thread_ptx):
+    """bijax's tree_total: every element of its block is the rule's sum (Triton's register order for pack included)."""
+    from bijax import _kernel_helpers
+
+    x = harness.random_array(rng, (ROWS, n), dtype)
+    vec = common.vector_width(n, x.dtype.itemsize)
+    if not _kernel_helpers.total_without_shared(common.next_pow2(n), vec, warps):
+        pytest.skip("tree_sum's own path")
+    x[:, ::7] *= 1e4
+    terms = np.zeros((ROWS, common.next_pow2(n)), np.float32)
+    terms[:, :n] = x.astype(np.float32)
+    totals = _pallas_totals(x, warps, in_thread_ptx)
+    expected = np.broadcast_to(common.tree_sum(terms, vec, warps)[:, None], totals.shape)
+    harness.assert_bitwise_equal(totals, expected, f"bijax tree_total over {n} {dtype} terms, {warps} warps")
+
+
+@pytest.mark.parametrize("per_thread,vec,warps", [(16, 8, 16), (8, 8, 4), (4, 4, 8), (1, 8, 16), (2, 1, 2)])
+def test_total_ptx_follows_the_rule(rng, per_thread, vec, warps):
+    """tree_total's PTX, run here by a small interpreter over every thread of ROWS programs, gives the rule's bits
+    when thread t's operand i holds element (i // vec) * vec * threads + t * vec + i % vec (a 16-byte load's layout)."""
+    from bijax._kernel_helpers import _tree_ptx
+
+    threads, vec = 32 * warps, min(vec, per_thread)
+    x = (rng.standard_normal((ROWS, per_thread * threads))
+         * 10.0 ** rng.integers(-4, 5, (ROWS, per_thread * threads))).astype(np.float32)  # any other order rounds apart
+    t = np.arange(threads)
+    regs = {f"${per_thread + i}": x[:, (i // vec) * vec * threads + t * vec + i % vec] for i in range(per_thread)}
+    shared, outputs = {}, {}
+    for line in _tree_ptx(per_thread, vec, warps).splitlines():
+        op, _, args = line.rstrip(";").partition(" ")
+        args = [a.strip() for a in args.split(",")]
+        if op == "add.f32":
+            regs[args[0]] = regs[args[1]] + regs[args[2]]
+        elif op == "shfl.sync.bfly.b32":
+            regs[args[0]] = regs[args[1]][:, t ^ int(args[2])]
+        elif op == "@%tp":  # st.shared.f32 [%tad], value: lane 0 of each warp, at its warp's slot
+            shared.update({4 * w: regs[args[1]][:, 32 * w] for w in range(warps)})
+        elif op == "ld.shared.f32":
+            regs[args[0]] = np.repeat(shared[int(args[1].strip("[]").split("+")[1])][:, None], threads, axis=1)
+        elif op == "mov.f32":
+            outputs[args[0]] = regs[args[1]]
+    assert sorted(outputs) == sorted(f"${i}" for i in range(per_thread))
+    expected = np.repeat(common.tree_sum(x, vec, warps)[:, None], threads, axis=1)
+    for out in outputs.values():
+        harness.assert_bitwise_equal(out, expected, f"tree_total's PTX, {per_thread} terms a thread, {warps} warps")
