@@ -24,26 +24,22 @@ def tree_sum(x: jax.Array, vec: int, warps: int, explicit: bool = False) -> jax.
     # On the GPU the steps inside a thread are written out and Triton's butterfly, the rule's order
     # (test_sum_tree), does the rest, one term a thread.
     hybrid = not (_launch.INTERPRET or explicit) and n >= vec * 32 * warps
-    x = _pair_steps(x, levels, levels[0] + levels[1] if hybrid else sum(levels))
-    return jnp.sum(x) if hybrid else x.reshape(())
-
-
-def _pair_steps(x: jax.Array, levels: tuple[int, int, int, int], steps: int) -> jax.Array:
-    """The first `steps` steps of SUM_RULE's tree (levels from common.tree_levels) over the 1-D block x."""
-    n = x.shape[0]
-    for i in range(steps):
+    for i in range(levels[0] + levels[1] if hybrid else sum(levels)):
         pairs = x.reshape(common.pair_shape(n, levels, i))
         if _launch.INTERPRET:  # XLA would merge a chain of sums into one reduction of its own order
             x = (pairs[:, 0] + pairs[:, 1]).reshape(n >> (i + 1))
         else:  # a sum over an axis of 2: one add
             x = jnp.sum(pairs, axis=1).reshape(n >> (i + 1))
-    return x
+    return jnp.sum(x) if hybrid else x.reshape(())
 
 
 # XLA launches a kernel that takes any dynamic shared memory with CU_FUNC_CACHE_PREFER_SHARED, which leaves it ~23
 # KB of L1 where Triton's launcher leaves bitorch's twins ~240 KB (bispec.layer_norm says more). Triton's own
 # reduction takes shared memory for its warps' step; tree_total takes that step through a static .shared array of
-# its own in inline PTX instead, so that a kernel whose sums all go through it takes none. Same bits.
+# its own in inline PTX instead, so that a kernel whose sums all go through it takes none. Same bits. H100, same
+# process, medians of 4 (bench/results/h100_2026-12-07d/static_ab.log), on -> off: layer_norm 4096 tokens 47.18 ->
+# 48.48 us, rmsnorm 1024 24.35 -> 24.61; the mean's row kernel, which tried it too, 3.136 -> 3.008 at 256 tokens,
+# 22.38 -> 22.34 at 4096, so it keeps Triton's reduction.
 STATIC_WARP_SUMS = True
 
 
@@ -52,14 +48,11 @@ def total_without_shared(n: int, vec: int, warps: int) -> bool:
     return STATIC_WARP_SUMS and not _launch.INTERPRET and warps > 1 and n >= vec * 32 * warps
 
 
-def tree_total(x: jax.Array, vec: int, warps: int, in_thread_ptx: bool) -> jax.Array:
-    """tree_sum of the fp32 block x (total_without_shared must hold) as a block every element of which is the total:
-    of x's shape, the steps inside a thread in the PTX too (in_thread_ptx), or of one term a thread, those steps
-    written out as tree_sum writes them. The PTX takes a thread's elements in Triton's register order for pack, its
-    vector's elements, then its repeats, as the layout of a 16-byte load gives them (the GPU tests check the bits)."""
-    if not in_thread_ptx:
-        levels = common.tree_levels(x.shape[0], vec, warps)
-        x = _pair_steps(x, levels, levels[0] + levels[1])
+def tree_total(x: jax.Array, vec: int, warps: int) -> jax.Array:
+    """tree_sum of the fp32 block x (total_without_shared must hold) as a block of x's shape every element of which
+    is the total, every step in inline PTX. The PTX takes a thread's elements in Triton's register order for pack, its
+    vector's elements, then its repeats, as the layout of a 16-byte load of vec elements gives them (the GPU tests
+    check the bits)."""
     per_thread = x.shape[0] // (32 * warps)
     [total] = plgpu.elementwise_inline_asm(
         _tree_ptx(per_thread, vec, warps), args=[x], pack=per_thread,
@@ -72,7 +65,7 @@ def row_sum(x: jax.Array, vec: int, warps: int, whole_row: bool) -> jax.Array:
     """tree_sum of a row's fp32 block x; for a kernel that holds its row whole and uses the sum only elementwise with
     blocks of x's shape (whole_row), tree_total's block where it serves."""
     if whole_row and total_without_shared(x.shape[0], vec, warps):
-        return tree_total(x, vec, warps, in_thread_ptx=True)
+        return tree_total(x, vec, warps)
     return tree_sum(x, vec, warps)
 
 

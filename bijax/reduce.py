@@ -16,7 +16,7 @@ from jax.experimental.pallas import triton as plgpu
 from bispec import common
 from bispec import reduce as spec
 from bijax import _launch
-from bijax._kernel_helpers import past_l1_load, total_without_shared, tree_sum, tree_total
+from bijax._kernel_helpers import past_l1_load, tree_sum
 
 
 def _term(v, dtype, round_in: bool):
@@ -38,13 +38,7 @@ def _rows_kernel(x_ref, out_ref, *, length: int, block: int, vec: int, warps: in
     cols = jnp.arange(block, dtype=jnp.int32)
     load = functools.partial(plgpu.load, other=0, **past_l1_load())
     if length <= block:  # the whole row in registers: one term a lane
-        terms = _term(load(x_ref.at[cols], mask=cols < length), dtype, round_in)
-        if total_without_shared(block, vec, warps):  # one term a thread, each the total: the first thread stores it
-            s = tree_total(terms, vec, warps, in_thread_ptx=False)
-            first = jnp.arange(s.shape[0], dtype=jnp.int32) == 0
-            plgpu.store(out_ref.at[jnp.zeros(s.shape, jnp.int32)], _finish(s, dtype, length, mean), mask=first)
-            return
-        s = tree_sum(terms, vec, warps)
+        s = tree_sum(_term(load(x_ref.at[cols], mask=cols < length), dtype, round_in), vec, warps)
     else:  # lane l adds r = l, l + BLOCK, ... in fp64, then one tree over the lanes
         def chunk(c, acc):
             idx = c * block + cols
@@ -54,7 +48,7 @@ def _rows_kernel(x_ref, out_ref, *, length: int, block: int, vec: int, warps: in
             acc = lax.fori_loop(jnp.int32(0), jnp.int32(common.cdiv(length, block)), chunk,
                                 jnp.zeros((block,), jnp.float64))
             s = tree_sum(acc, vec, warps).astype(jnp.float32)
-    plgpu.store(out_ref, _finish(s, dtype, length, mean).reshape(1))
+    plgpu.store(out_ref, _finish(s, dtype, length, mean))
 
 
 def _cols_kernel(x_ref, out_ref, *, length: int, inner: int, rows: int, block_b: int, mean: bool, round_in: bool):
@@ -92,7 +86,7 @@ def _run(x: jax.Array, plan: spec.Plan, mean: bool) -> jax.Array:
                                    round_in=plan.round_inputs)
         out = _launch.pallas_call(
             kernel, name="bijax_reduce_rows", grid=(A,), in_specs=[_launch.row_spec(R)],
-            out_specs=pl.BlockSpec((None, 1), lambda i: (i, 0)), out_shape=jax.ShapeDtypeStruct((A, 1), out_dtype),
+            out_specs=pl.BlockSpec((None,), lambda i: (i,)), out_shape=jax.ShapeDtypeStruct((A,), out_dtype),
             num_warps=warps)(xc.reshape(A, R))
     else:
         block_b, warps = spec.col_tiling(A, B, x.dtype.itemsize)

@@ -94,35 +94,46 @@ def test_levels_cover_the_block():
                 assert sum(levels) == n.bit_length() - 1 and min(levels) >= 0, (n, vec, warps, levels)
 
 
-def _pallas_totals(x: np.ndarray, warps: int, in_thread_ptx: bool) -> np.ndarray:
-    """bijax's tree_total of each row (a block of totals) on the GPU: (rows, elements of the block)."""
+def _pallas_totals(x: np.ndarray, warps: int) -> np.ndarray:
+    """bijax's tree_total of each row (a block of totals) on the GPU: (rows, elements of the block), fp32.
+
+    The kernel stores the totals in words of x's width (a 2-byte x's as the halves of their bits), as a norm stores
+    its output: a 4-byte store would lay the block out 4 a thread and hand tree_total a layout its PTX does not take."""
     import jax
     import jax.numpy as jnp
-    from jax.experimental import pallas as pl
     from jax.experimental.pallas import triton as plgpu
 
     from bijax import _launch, _kernel_helpers
 
     rows, n = x.shape
     block, vec = common.next_pow2(n), common.vector_width(n, x.dtype.itemsize)
-    width = block if in_thread_ptx else 32 * warps
+    halves = x.dtype.itemsize == 2
 
-    def kernel(x_ref, out_ref):
+    def kernel(x_ref, *out_refs):
         cols = jnp.arange(block)
         v = plgpu.load(x_ref.at[cols], mask=cols < n, other=0).astype(jnp.float32)
-        out_ref[...] = _kernel_helpers.tree_total(v, vec, warps, in_thread_ptx)
+        total = _kernel_helpers.tree_total(v, vec, warps)
+        if halves:
+            bits = jax.lax.bitcast_convert_type(total, jnp.uint32)
+            out_refs[0][...] = (bits >> 16).astype(jnp.uint16)
+            out_refs[1][...] = (bits & 0xFFFF).astype(jnp.uint16)
+        else:
+            out_refs[0][...] = total
 
+    word = jnp.uint16 if halves else jnp.float32
     call = _launch.pallas_call(kernel, name="test_tree_total", grid=(rows,), in_specs=[_launch.row_spec(n)],
-                               out_specs=_launch.row_spec(width),
-                               out_shape=jax.ShapeDtypeStruct((rows, width), jnp.float32), num_warps=warps)
-    return JAX.numpy(jax.jit(call)(JAX.asarray(x)))
+                               out_specs=[_launch.row_spec(block)] * (1 + halves),
+                               out_shape=[jax.ShapeDtypeStruct((rows, block), word)] * (1 + halves), num_warps=warps)
+    out = [np.asarray(o) for o in jax.jit(call)(JAX.asarray(x))]
+    if not halves:
+        return out[0]
+    return ((out[0].astype(np.uint32) << 16) | out[1]).view(np.float32)
 
 
 @pytest.mark.skipif(not harness.ON_GPU, reason="inline PTX: GPU only")
-@pytest.mark.parametrize("in_thread_ptx", [True, False], ids=["ptx_in_thread", "pairs_in_thread"])
 @pytest.mark.parametrize("dtype", ["bfloat16", "float32"])
 @pytest.mark.parametrize("n,warps", LAYOUTS)
-def test_total_bits(rng, n, warps, dtype, in_thread_ptx):
+def test_total_bits(rng, n, warps, dtype):
     """bijax's tree_total: every element of its block is the rule's sum (Triton's register order for pack included)."""
     from bijax import _kernel_helpers
 
@@ -133,7 +144,7 @@ def test_total_bits(rng, n, warps, dtype, in_thread_ptx):
     x[:, ::7] *= 1e4
     terms = np.zeros((ROWS, common.next_pow2(n)), np.float32)
     terms[:, :n] = x.astype(np.float32)
-    totals = _pallas_totals(x, warps, in_thread_ptx)
+    totals = _pallas_totals(x, warps)
     expected = np.broadcast_to(common.tree_sum(terms, vec, warps)[:, None], totals.shape)
     harness.assert_bitwise_equal(totals, expected, f"bijax tree_total over {n} {dtype} terms, {warps} warps")
 
