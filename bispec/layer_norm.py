@@ -78,6 +78,8 @@ def triton_split(rows: int, hidden: int, interpret: bool) -> int:
 # twice). Same values either way. H200, hidden 8192 bf16, medians of 3, unsplit (128 / 512 / 4096 tokens): bitorch
 # 3.39 / 6.53 / 36.1 us -> 3.26 / 6.64 / 35.1, bijax 3.39 / 7.10 / 40.2 -> 3.36 / 7.07 / 38.1; split (1 / 8 / 32
 # tokens), bijax past L1 against not: 1.66 / 1.79 / 2.37 against 1.62 / 1.76 / 2.30 us.
+# Since ccf7954 bijax's unsplit rows take no shared memory (bijax._kernel_helpers.tree_total), so XLA leaves them the
+# whole L1 too; those timings predate it.
 def x_past_l1(split_: int) -> bool:
     return split_ == 1
 
