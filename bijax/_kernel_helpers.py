@@ -51,8 +51,9 @@ def total_without_shared(n: int, vec: int, warps: int) -> bool:
 def tree_total(x: jax.Array, vec: int, warps: int) -> jax.Array:
     """tree_sum of the fp32 block x (total_without_shared must hold) as a block of x's shape every element of which
     is the total, every step in inline PTX. The PTX takes a thread's elements in Triton's register order for pack, its
-    vector's elements, then its repeats, as the layout of a 16-byte load of vec elements gives them (the GPU tests
-    check the bits)."""
+    vector's elements, then its repeats, as the layout of a 16-byte load of vec elements gives them. Triton lays the
+    block out for its loads and stores: one that stores the block wider than x (fp32 for bf16 x) re-lays it 4 a
+    thread and breaks that order (test_total_bits checks the bits on the GPU)."""
     per_thread = x.shape[0] // (32 * warps)
     [total] = plgpu.elementwise_inline_asm(
         _tree_ptx(per_thread, vec, warps), args=[x], pack=per_thread,
