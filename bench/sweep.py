@@ -46,12 +46,13 @@ def run(tokens_sweep, call_inputs: Callable[[int], tuple], nbytes: Callable[[int
     steadily within a capture (H100, rmsnorm 256 tokens, four captures of one line:
     6.78-6.94 us ours, 7.07-7.26 torch.compile; bench/results/h100_2026-12-06b/spread),
     so each round draws a placement. The JSON keeps every round's time (meta
-    "rounds_ms").
+    "rounds_ms"), and the median of the same samples (meta "rounds_median_ms", the statistic used until
+    2026-12-07).
     """
     rounds = rounds or ROUNDS
     rng = random.Random(SEED)
     bandwidth = timing.copy_bandwidth_gbs()
-    rows, each_round = [], {}
+    rows, each_round, each_round_median = [], {}, {}
     for tokens in tokens_sweep:
         size = nbytes(tokens)
         sets = [call_inputs(tokens) for _ in range(timing.input_sets_for(size))]
@@ -73,11 +74,12 @@ def run(tokens_sweep, call_inputs: Callable[[int], tuple], nbytes: Callable[[int
         for i in range(rounds):
             for key in rng.sample(list(runners), len(runners)):
                 built, sync = runners[key]
-                t = timing.line_ms(key, built[i], len(sets), sync, reps)
+                t = timing.line_times(key, built[i], len(sets), sync, reps)
                 if t is not None:
                     times[key].append(t)
-        row.update({key: statistics.median_low(ts) if ts else None for key, ts in times.items()})
-        each_round[tokens] = times
+        row.update({key: statistics.median_low(t["mean"] for t in ts) if ts else None for key, ts in times.items()})
+        for stat, store in (("mean", each_round), ("median", each_round_median)):
+            store[tokens] = {key: [t[stat] for t in ts] for key, ts in times.items()}
         row["limit"] = size / bandwidth / 1e6
         peer = min((row[k] for k in PEERS if row.get(k)), default=float("inf"))
         for key in OURS:
@@ -90,9 +92,10 @@ def run(tokens_sweep, call_inputs: Callable[[int], tuple], nbytes: Callable[[int
         rows.append(row)
         del sets, jsets
     meta = {"copy_GBps": bandwidth,
-            "timing": "CUPTI device time via torch.profiler, median per kernel"
+            "timing": "CUPTI device time via torch.profiler, mean per kernel (bench.timing.samples_ms)"
             if timing.ON_GPU else "host wall clock, interpreters: NOT GPU times",
-            "rounds_ms": each_round, "seed": SEED}  # tokens -> line -> each round's time, in the order the rounds ran
+            # tokens -> line -> each round's time, in the order the rounds ran; the same samples' medians beside
+            "rounds_ms": each_round, "rounds_median_ms": each_round_median, "seed": SEED}
     return meta, rows
 
 

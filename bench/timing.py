@@ -6,7 +6,8 @@ call for JAX (which XLA runs as a command buffer). Each call takes its own
 input set, and the sets together exceed the L2, so large shapes start cold.
 The kernels are timed by CUPTI through torch.profiler, which records every
 kernel in the process, JAX's too: one clock for both frameworks. A line's time
-per call is, over its kernel names, the median duration x launches per call.
+per call is, over its kernel names, the mean duration x launches per call
+(samples_ms says why the mean, and which samples it drops).
 
 Without a GPU the interpreters run and host wall-clock time is reported,
 marked as not GPU time.
@@ -65,16 +66,33 @@ def jax_runner(fn: Callable, sets: Sequence[tuple]) -> Callable[[], object]:
     return lambda: batch(list(sets))
 
 
-def runner_ms(runner: Callable[[], object], calls_per_run: int, sync: Callable[[object], None],
-              reps: int = REPS, warmup: int = 2) -> float:
-    """Median device time of one call (ms) from `runner`, which makes `calls_per_run` calls."""
+# CUPTI gives a kernel's duration in steps of 32 ns (H100), so the median of a kernel's samples is a step (or halfway):
+# two kernels a few ns apart, or one kernel whose durations straddle a step, read a whole step (1 % at 3 us) apart,
+# and which token count shows the step moved from run to run (the mean's misses on the 2026-12-07 cards). The mean
+# of the samples is not tied to the steps. A sample beyond OUTLIER times its kernel's median (a stall from outside
+# the sequence) is dropped first.
+OUTLIER = 1.5
+
+
+def samples_ms(durations_us: Sequence[float]) -> dict[str, float]:
+    """{"mean", "median"} of one kernel's durations (us) in ms; the mean over the samples within OUTLIER of the median."""
+    median = statistics.median(durations_us)
+    kept = [d for d in durations_us if median / OUTLIER <= d <= median * OUTLIER]
+    return {"mean": statistics.fmean(kept) / 1e3, "median": median / 1e3}
+
+
+def runner_times(runner: Callable[[], object], calls_per_run: int, sync: Callable[[object], None],
+                 reps: int = REPS, warmup: int = 2) -> dict[str, float]:
+    """Device time of one call (ms) from `runner`, which makes `calls_per_run` calls, as {"mean", "median"}: the
+    sum over its kernels of samples_ms x launches per call. Off the GPU, both the host's wall time."""
     for _ in range(warmup):
         result = runner()
     sync(result)
     if not ON_GPU:
         start = time.perf_counter()
         sync(runner())
-        return (time.perf_counter() - start) * 1e3 / calls_per_run
+        ms = (time.perf_counter() - start) * 1e3 / calls_per_run
+        return {"mean": ms, "median": ms}
     runs = max(1, -(-reps // calls_per_run))
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
         for _ in range(runs):
@@ -87,18 +105,25 @@ def runner_ms(runner: Callable[[], object], calls_per_run: int, sync: Callable[[
     if not durations:
         raise RuntimeError("the profiler recorded no device activity")
     n = runs * calls_per_run
-    return sum(statistics.median(d) * len(d) / n for d in durations.values()) / 1e3
+    per_kernel = [(samples_ms(d), len(d) / n) for d in durations.values()]
+    return {stat: sum(t[stat] * share for t, share in per_kernel) for stat in ("mean", "median")}
+
+
+def runner_ms(runner: Callable[[], object], calls_per_run: int, sync: Callable[[object], None],
+              reps: int = REPS) -> float:
+    """Device time of one call (ms) from `runner`: runner_times' mean."""
+    return runner_times(runner, calls_per_run, sync, reps)["mean"]
 
 
 def device_ms(calls: Sequence[Callable[[], object]], sync: Callable[[object], None], reps: int = REPS) -> float:
-    """Median device time of one call (ms) of torch `calls` (same op, different inputs), graph-replayed."""
+    """Device time of one call (ms) of torch `calls` (same op, different inputs), graph-replayed."""
     return runner_ms(torch_runner(calls), len(calls), sync, reps)
 
 
-def line_ms(name: str, runner: Callable[[], object], calls_per_run: int, sync, reps: int) -> float | None:
-    """runner_ms for one line of a table; a line that fails is reported and left empty."""
+def line_times(name: str, runner: Callable[[], object], calls_per_run: int, sync, reps: int) -> dict | None:
+    """runner_times for one line of a table; a line that fails is reported and left empty."""
     try:
-        return runner_ms(runner, calls_per_run, sync, reps)
+        return runner_times(runner, calls_per_run, sync, reps)
     except Exception as e:  # noqa: BLE001  (one broken baseline must not hide the others)
         print(f"line {name}: FAILED: {type(e).__name__}: {e}")
         return None
