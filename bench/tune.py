@@ -20,6 +20,7 @@ from absl import app, flags  # noqa: E402
 import bijax  # noqa: E402
 import bitorch  # noqa: E402
 from bijax import _kernel_helpers as _helpers  # noqa: E402
+from bijax import reduce as jreduce  # noqa: E402
 from bench import layer_norm as bench_layer_norm, timing  # noqa: E402
 from bispec import layer_norm as layer_norm_spec  # noqa: E402
 from bispec import matmul as matmul_spec  # noqa: E402
@@ -209,6 +210,31 @@ def tune_mean(tokens, hidden=8192):
     use(shipped[0], 0)()  # 0: the shipped row_warps
 
 
+def tune_mean_loads(tokens, hidden=8192):
+    """How the mean's row kernel reads x (no bit changes): past L1, through L1 evict-first, or plain, in bitorch
+    (bispec.reduce.triton_rows_past_l1, STREAM_EVICTION) and in bijax (bijax.reduce's load hints); torch.compile
+    beside."""
+    shipped = (reduce_spec.triton_rows_past_l1, reduce_spec.STREAM_EVICTION, jreduce.past_l1_load)
+    hints = {"past L1": (lambda rows: True, shipped[1], shipped[2]),
+             "evict-first": (lambda rows: False, shipped[1], lambda: dict(eviction_policy="evict_first")),
+             "plain": (lambda rows: False, "", dict), "shipped": shipped}
+
+    def use(rule, evict, load):
+        def apply():
+            _setter(reduce_spec, triton_rows_past_l1=rule, STREAM_EVICTION=evict)()
+            jreduce.past_l1_load = load
+        return apply
+
+    candidates = {name: use(*hint) for name, hint in hints.items()}  # shipped last, so that it stays set
+    peer = torch.compile(lambda x: torch.mean(x, -1))
+    torch_fn, jax_fn = _CALLS["mean"]
+    for m in tokens:
+        sets, jsets = _sets(lambda: (torch.randn(m, hidden, dtype=torch.bfloat16, device="cuda"),), m * hidden * 2)
+        _rounds("mean_loads", m, {"torch.compile": lambda: _torch_ms(peer, sets)}, candidates,
+                {"bitorch": lambda: _torch_ms(torch_fn, sets), "bijax": lambda: _jax_ms(jax.jit(jax_fn), jsets)},
+                rounds=5)
+
+
 def tune_softmax(tokens, vocab=128256):
     for chunk, warps in ((2048, 2), (4096, 4), (8192, 8), (16384, 16), (4096, 8), (8192, 4)):
         softmax_spec.CHUNK, softmax_spec.CHUNK_WARPS = chunk, warps
@@ -293,7 +319,7 @@ def main(argv):
     tokens = [int(t) for t in flags.FLAGS.tokens]
     {"rmsnorm": tune_rmsnorm, "rmsnorm_weight": tune_rmsnorm_weight, "split": tune_split,
      "pallas_weight": tune_pallas_weight, "past_l1": tune_past_l1, "layer_norm_knobs": tune_layer_norm_knobs,
-     "mean": tune_mean, "softmax": tune_softmax, "softmax_group": tune_softmax_group,
+     "mean": tune_mean, "mean_loads": tune_mean_loads, "softmax": tune_softmax, "softmax_group": tune_softmax_group,
      "matmul": tune_matmul}[argv[1]](tokens)
 
 
