@@ -1,8 +1,9 @@
-"""The GPU code of the norms, without a GPU: to check that a change leaves the kernels as they were timed.
+"""The GPU code of the norms and the mean, without a GPU: to check that a change leaves the kernels as they were timed.
 
   python -m bench.kernel_code OUT_DIR [--rows 8,256,4096]      then: diff -r OUT_BEFORE OUT_AFTER
 
-For each norm (rms_norm with residual, layer_norm with weight and bias; hidden 8192, bf16) and row count:
+For each op (rms_norm with residual, layer_norm with weight and bias, the mean over the last dim; hidden 8192, bf16)
+and row count:
 bitorch's Triton kernel as its launcher compiles it for an H100 (sm_90, pointers 16-byte aligned as bitorch
 hands them), written as SASS (instructions only: no addresses or encodings), and bijax's Pallas kernel as the
 Triton IR it lowers to for CUDA (XLA compiles that IR with its own Triton, so the IR is what our tree decides).
@@ -40,9 +41,10 @@ TARGET = GPUTarget("cuda", 90, 32)
 TOOLS = os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin")
 TRITON_TYPES = {torch.bfloat16: "*bf16", torch.float16: "*fp16", torch.float32: "*fp32", torch.int32: "*i32"}
 # name -> (bitorch call, bijax call) on (x, residual, weight, bias)
-NORMS = {"rms_norm": (lambda x, r, w, b: bitorch.rms_norm(x, w, residual=r),
+OPS = {"rms_norm": (lambda x, r, w, b: bitorch.rms_norm(x, w, residual=r),
                       lambda x, r, w, b: bijax.rms_norm(x, w, residual=r)),
-         "layer_norm": (lambda x, r, w, b: bitorch.layer_norm(x, w, b), lambda x, r, w, b: bijax.layer_norm(x, w, b))}
+         "layer_norm": (lambda x, r, w, b: bitorch.layer_norm(x, w, b), lambda x, r, w, b: bijax.layer_norm(x, w, b)),
+         "mean": (lambda x, r, w, b: bitorch.mean(x, -1), lambda x, r, w, b: bijax.mean(x, -1))}
 
 
 def compile_launch(compiled: dict, kernel, grid, *args, **meta):
@@ -101,7 +103,7 @@ def main(argv):
     for rows in map(int, flags.FLAGS.rows):
         x, r, w, b = (torch.zeros(shape, dtype=torch.bfloat16) for shape in ((rows, HIDDEN),) * 2 + ((HIDDEN,),) * 2)
         jargs = [jnp.asarray(t.float().numpy(), jnp.bfloat16) for t in (x, r, w, b)]
-        for name, (torch_call, jax_call) in NORMS.items():
+        for name, (torch_call, jax_call) in OPS.items():
             compiled.clear()
             torch_call(x, r, w, b)
             (kernel_name, kernel), = compiled.items()

@@ -20,7 +20,6 @@ from absl import app, flags  # noqa: E402
 import bijax  # noqa: E402
 import bitorch  # noqa: E402
 from bijax import _kernel_helpers as _helpers  # noqa: E402
-from bijax import reduce as jreduce  # noqa: E402
 from bench import layer_norm as bench_layer_norm, timing  # noqa: E402
 from bispec import layer_norm as layer_norm_spec  # noqa: E402
 from bispec import matmul as matmul_spec  # noqa: E402
@@ -211,21 +210,18 @@ def tune_mean(tokens, hidden=8192):
 
 
 def tune_mean_loads(tokens, hidden=8192):
-    """How the mean's row kernel reads x (no bit changes): past L1, through L1 evict-first, or plain, in bitorch
-    (bispec.reduce.triton_rows_past_l1, STREAM_EVICTION) and in bijax (bijax.reduce's load hints); torch.compile
-    beside."""
-    shipped = (reduce_spec.triton_rows_past_l1, reduce_spec.STREAM_EVICTION, jreduce.past_l1_load)
-    hints = {"past L1": (lambda rows: True, shipped[1], shipped[2]),
-             "evict-first": (lambda rows: False, shipped[1], lambda: dict(eviction_policy="evict_first")),
-             "plain": (lambda rows: False, "", dict), "shipped": shipped}
+    """How the mean's row kernel reads x (no bit changes): past L1, through L1 evict-first, or plain, in both
+    frameworks (bispec.reduce.triton_rows_past_l1, pallas_rows_past_l1, STREAM_EVICTION); torch.compile beside."""
+    knobs = ("triton_rows_past_l1", "pallas_rows_past_l1", "STREAM_EVICTION")
+    shipped = {k: getattr(reduce_spec, k) for k in knobs}
 
-    def use(rule, evict, load):
-        def apply():
-            _setter(reduce_spec, triton_rows_past_l1=rule, STREAM_EVICTION=evict)()
-            jreduce.past_l1_load = load
-        return apply
+    def use(past_l1, **change):
+        rule = {} if past_l1 is None else dict(triton_rows_past_l1=past_l1, pallas_rows_past_l1=past_l1)
+        return _setter(reduce_spec, **{**shipped, **rule, **change})
 
-    candidates = {name: use(*hint) for name, hint in hints.items()}  # shipped last, so that it stays set
+    # shipped last, so that it stays set
+    candidates = {"past L1": use(lambda rows: True), "evict-first": use(lambda rows: False),
+                  "plain": use(lambda rows: False, STREAM_EVICTION=""), "shipped": use(None)}
     peer = torch.compile(lambda x: torch.mean(x, -1))
     torch_fn, jax_fn = _CALLS["mean"]
     for m in tokens:

@@ -132,6 +132,12 @@ def past_l1_load() -> dict:
     return dict(cache_modifier=".cg") if PAST_L1_LOAD == "cg" else dict(volatile=True)
 
 
+def stream_load(past_l1: bool, eviction: str) -> dict:
+    """plgpu.load's arguments for an input read once: past L1, or through L1 with `eviction` (bitorch's twin:
+    _launch.x_load_hints)."""
+    return past_l1_load() if past_l1 else dict(eviction_policy=eviction or None)
+
+
 def mul_f32(a: jax.Array, b: jax.Array) -> jax.Array:
     """a*b of fp32 values as PTX mul.rn.f32 (the Triton twin's), which no compiler contracts with a following add.
 

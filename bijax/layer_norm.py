@@ -10,7 +10,7 @@ from jax.experimental.pallas import triton as plgpu
 from bispec import common
 from bispec import layer_norm as spec
 from bijax import _launch
-from bijax._kernel_helpers import fma_f32, mul_f32, out_columns, past_l1_load, row_sum
+from bijax._kernel_helpers import fma_f32, mul_f32, out_columns, row_sum, stream_load
 
 
 def _kernel(*refs, hidden: int, block: int, vec: int, warps: int, slice_: int, eps: float, has_weight: bool,
@@ -27,8 +27,7 @@ def _kernel(*refs, hidden: int, block: int, vec: int, warps: int, slice_: int, e
         w = load(w_ref) if has_weight else None
         b = load(b_ref) if has_bias else None
     stream = spec.STREAM_EVICTION or None
-    # x past L1 (spec.x_past_l1), which takes no eviction hint.
-    x_hint = past_l1_load() if x_past_l1 else dict(eviction_policy=stream)
+    x_hint = stream_load(x_past_l1, spec.STREAM_EVICTION)  # past L1: spec.x_past_l1
     x = plgpu.load(x_ref.at[cols], mask=mask, other=0, **x_hint).astype(jnp.float32)
     if slice_ < block:  # a split row: this program's columns, loaded again now so that the sums hide the load
         xs = plgpu.load(x_ref.at[ocols], mask=omask, other=0, eviction_policy=stream).astype(jnp.float32)

@@ -16,7 +16,7 @@ from jax.experimental.pallas import triton as plgpu
 from bispec import common
 from bispec import reduce as spec
 from bijax import _launch
-from bijax._kernel_helpers import past_l1_load, tree_sum
+from bijax._kernel_helpers import stream_load, tree_sum
 
 
 def _term(v, dtype, round_in: bool):
@@ -32,11 +32,12 @@ def _finish(s, dtype, length: int, mean: bool):
     return s.astype(dtype)
 
 
-def _rows_kernel(x_ref, out_ref, *, length: int, block: int, vec: int, warps: int, mean: bool, round_in: bool):
-    """B == 1: one program per row of R elements, read past L1 (bispec.reduce.STREAM_EVICTION says why)."""
+def _rows_kernel(x_ref, out_ref, *, length: int, block: int, vec: int, warps: int, mean: bool, round_in: bool,
+                 past_l1: bool):
+    """B == 1: one program per row of R elements, read past L1 or evict-first (bispec.reduce.pallas_rows_past_l1)."""
     dtype = out_ref.dtype
     cols = jnp.arange(block, dtype=jnp.int32)
-    load = functools.partial(plgpu.load, other=0, **past_l1_load())
+    load = functools.partial(plgpu.load, other=0, **stream_load(past_l1, spec.STREAM_EVICTION))
     if length <= block:  # the whole row in registers: one term a lane
         s = tree_sum(_term(load(x_ref.at[cols], mask=cols < length), dtype, round_in), vec, warps)
     else:  # lane l adds r = l, l + BLOCK, ... in fp64, then one tree over the lanes
@@ -83,7 +84,7 @@ def _run(x: jax.Array, plan: spec.Plan, mean: bool) -> jax.Array:
         warps = spec.row_warps(R)
         kernel = functools.partial(_rows_kernel, length=R, block=spec.row_block(R),
                                    vec=common.vector_width(R, x.dtype.itemsize), warps=warps, mean=mean,
-                                   round_in=plan.round_inputs)
+                                   round_in=plan.round_inputs, past_l1=spec.pallas_rows_past_l1(A))
         out = _launch.pallas_call(
             kernel, name="bijax_reduce_rows", grid=(A,), in_specs=[_launch.row_spec(R)],
             out_specs=pl.BlockSpec((None,), lambda i: (i,)), out_shape=jax.ShapeDtypeStruct((A,), out_dtype),

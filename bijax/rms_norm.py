@@ -10,7 +10,7 @@ from jax.experimental.pallas import triton as plgpu
 from bispec import common
 from bispec import rms_norm as spec
 from bijax import _launch
-from bijax._kernel_helpers import mul_f32, out_columns, past_l1_load, row_sum
+from bijax._kernel_helpers import mul_f32, out_columns, row_sum, stream_load
 
 
 def _kernel(*refs, hidden: int, block: int, vec: int, warps: int, slice_: int, eps: float, has_residual: bool,
@@ -41,8 +41,7 @@ def _kernel(*refs, hidden: int, block: int, vec: int, warps: int, slice_: int, e
 def _residual_stream(x_ref, res_ref, new_res_ref, cols, mask, store: bool, past_l1: bool):
     """fp32 x (+ residual, rounded to x's dtype as stored; `store` writes it to new_res_ref) at cols."""
     stream = spec.STREAM_EVICTION or None
-    # past L1 (spec.pallas_inputs_past_l1), which takes no eviction hint.
-    hint = past_l1_load() if past_l1 else dict(eviction_policy=stream)
+    hint = stream_load(past_l1, spec.STREAM_EVICTION)  # past L1: spec.pallas_inputs_past_l1
     s = plgpu.load(x_ref.at[cols], mask=mask, other=0, **hint).astype(jnp.float32)
     if res_ref is not None:
         s = s + plgpu.load(res_ref.at[cols], mask=mask, other=0, **hint).astype(jnp.float32)

@@ -71,7 +71,7 @@ def triton_split(rows: int, hidden: int, interpret: bool) -> int:
     return rms_norm.triton_split(rows, hidden, interpret, split)
 
 
-# An unsplit row's x is read past L1 (ld.global.cg in both frameworks; bijax: _kernel_helpers.past_l1_load), leaving
+# An unsplit row's x is read past L1 (ld.global.cg in both frameworks; bijax: _kernel_helpers.stream_load), leaving
 # L1 to the weight and bias that every program reads again. It matters most to bijax: XLA launches every kernel that
 # takes dynamic shared memory (ours: 32 bytes for the cross-warp sums) with CU_FUNC_CACHE_PREFER_SHARED, leaving ~23
 # KB of L1 where Triton's launcher leaves ~240 KB. A split row reads x through L1 (each program loads its slice

@@ -60,7 +60,7 @@ ODD_HIDDEN = (1000, 5120, 1)
 # Token counts: common.TOKEN_SWEEP (the figure's x axis) and common.ODD_TOKENS.
 
 # Rows stream through once: the column kernel's loads and stores ask L2 to evict them first. The row kernel reads x
-# past L1 (ld.global.cg in both; bijax._kernel_helpers.past_l1_load), which served a few rows' latency-bound reads
+# past L1 (ld.global.cg in both; bijax._kernel_helpers.stream_load), which served a few rows' latency-bound reads
 # faster. Same values. H200, mean over hidden 8192 bf16, medians of 3 (scratch/mean_few.py), cached -> past L1 at 1 /
 # 8 / 32 tokens: bitorch 1.50 / 1.34 / 1.65 us -> 1.28 / 1.31 / 1.34, bijax 1.50 / 1.34 / 1.65 -> 1.23 / 1.30 / 1.38
 # (torch.compile 1.50 / 1.39 / 1.73); from 128 tokens within 1 % for bitorch (4096: 16.00 -> 16.14), bijax 1-2 %
@@ -74,10 +74,19 @@ STREAM_EVICTION = "evict_first"
 # bitorch 3.009 / 6.848 / 12.064 / 22.528 -> 3.040 / 6.816 / 12.000 / 22.337 us (torch.compile 3.040 / 6.880 /
 # 12.000 / 22.400); bijax 3.072 / 6.880 / 12.128 / 22.400 -> 3.040 / 6.848 / 12.112 / 22.432, no rule.
 ROW_EVICT_FIRST_FROM_ROWS = 1024
+# bijax's does so from PALLAS_ROW_EVICT_FIRST_FROM_ROWS rows on. H100, mean over hidden 8192 bf16, medians of 5 rounds
+# of each kernel's mean time (bench.tune mean_loads, bench/results/h100_2026-12-07e/tune_b16c8d4), past L1 ->
+# evict-first at 256 / 2048 / 4096 tokens: bijax 3.066 / 12.169 / 22.503 -> 3.008 / 12.115 / 22.506 us (torch.compile
+# 3.014 / 12.192 / 22.571); below 256 rows not timed, so past L1 as before.
+PALLAS_ROW_EVICT_FIRST_FROM_ROWS = 256
 
 
 def triton_rows_past_l1(rows: int) -> bool:
     return rows < ROW_EVICT_FIRST_FROM_ROWS
+
+
+def pallas_rows_past_l1(rows: int) -> bool:
+    return rows < PALLAS_ROW_EVICT_FIRST_FROM_ROWS
 
 
 # Row kernel: a row of up to MAX_ROW_BLOCK elements is held in registers whole;

@@ -55,7 +55,7 @@ def weight_first(rows: int) -> bool:
     return rows < WEIGHT_LATE_FROM_ROWS
 
 
-# bijax reads x and the residual past L1 (bijax._kernel_helpers.past_l1_load; the same values) from this many rows on,
+# bijax reads x and the residual past L1 (bijax._kernel_helpers.stream_load; the same values) from this many rows on,
 # so that the ~23 KB of L1 which XLA's launch leaves (bispec.layer_norm.x_past_l1 says why) keeps the weight. H200,
 # hidden 8192 bf16 (scratch/norm_few.py, medians of 3), cached -> past L1: 1024 tokens 20.5 -> 19.9 us, 4096 72.0 ->
 # 69.7 (bitorch 67.1, torch.compile 70.1); but 128 3.84 -> 3.90, 256 5.52 -> 5.74, 512 9.84 -> 9.86. bitorch's

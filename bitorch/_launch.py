@@ -69,7 +69,7 @@ def packed_rows(t: torch.Tensor) -> torch.Tensor:
 
 def x_load_hints(past_l1: bool, eviction: str) -> dict:
     """A kernel's X_CACHE and X_EVICT constants: x read past L1 (ld.global.cg, which takes no eviction hint) or
-    through L1 with `eviction` (bijax's twin: _kernel_helpers.past_l1_load)."""
+    through L1 with `eviction` (bijax's twin: _kernel_helpers.stream_load)."""
     return dict(X_CACHE=".cg", X_EVICT="") if past_l1 else dict(X_CACHE="", X_EVICT=eviction)
 
 
