@@ -42,9 +42,9 @@ TOOLS = os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bi
 TRITON_TYPES = {torch.bfloat16: "*bf16", torch.float16: "*fp16", torch.float32: "*fp32", torch.int32: "*i32"}
 # name -> (bitorch call, bijax call) on (x, residual, weight, bias)
 OPS = {"rms_norm": (lambda x, r, w, b: bitorch.rms_norm(x, w, residual=r),
-                      lambda x, r, w, b: bijax.rms_norm(x, w, residual=r)),
-         "layer_norm": (lambda x, r, w, b: bitorch.layer_norm(x, w, b), lambda x, r, w, b: bijax.layer_norm(x, w, b)),
-         "mean": (lambda x, r, w, b: bitorch.mean(x, -1), lambda x, r, w, b: bijax.mean(x, -1))}
+                    lambda x, r, w, b: bijax.rms_norm(x, w, residual=r)),
+       "layer_norm": (lambda x, r, w, b: bitorch.layer_norm(x, w, b), lambda x, r, w, b: bijax.layer_norm(x, w, b)),
+       "mean": (lambda x, r, w, b: bitorch.mean(x, -1), lambda x, r, w, b: bijax.mean(x, -1))}
 
 
 def compile_launch(compiled: dict, kernel, grid, *args, **meta):

@@ -77,9 +77,9 @@ def run(tokens_sweep, call_inputs: Callable[[int], tuple], nbytes: Callable[[int
                 t = timing.line_times(key, built[i], len(sets), sync, reps)
                 if t is not None:
                     times[key].append(t)
-        row.update({key: statistics.median_low(t["mean"] for t in ts) if ts else None for key, ts in times.items()})
         for stat, store in (("mean", each_round), ("median", each_round_median)):
             store[tokens] = {key: [t[stat] for t in ts] for key, ts in times.items()}
+        row.update({key: statistics.median_low(ts) if ts else None for key, ts in each_round[tokens].items()})
         row["limit"] = size / bandwidth / 1e6
         peer = min((row[k] for k in PEERS if row.get(k)), default=float("inf"))
         for key in OURS:
