@@ -22,6 +22,7 @@ flags.DEFINE_string("dtype", "bfloat16", "input dtype")
 flags.DEFINE_integer("reps", None, "timed calls per line and size (default: bench.timing.REPS)")
 flags.DEFINE_integer("rounds", 1, "rounds of all lines in turn (each line keeps its median round)")
 flags.DEFINE_integer("seed", 0, "seeds the order of the lines in each round")
+flags.DEFINE_bool("isolated", False, "time every call alone, then a sync, in both frameworks (bench.timing.ISOLATED)")
 flags.DEFINE_string("out", "bench_results", "output folder for CSV, JSON and PNG")
 
 OPS = {"rmsnorm": "bench.rmsnorm", "layer_norm": "bench.layer_norm", "softmax": "bench.softmax",
@@ -45,10 +46,10 @@ def main(argv):
     size = FLAGS.size or (op.SIZE if gpu else op.CPU_SIZE)
     if not gpu:
         print("No GPU: a small smoke sweep through the interpreters. These are NOT GPU times.")
-    sweep.ROUNDS, sweep.SEED = FLAGS.rounds, FLAGS.seed
+    sweep.ROUNDS, sweep.SEED, timing.ISOLATED = FLAGS.rounds, FLAGS.seed, FLAGS.isolated
     reps = FLAGS.reps or timing.REPS
     meta, rows = op.run(tokens, size, FLAGS.dtype, reps)
-    meta.update(report.provenance(), reps=reps)
+    meta.update(report.provenance(), reps=reps, cadence="isolated" if FLAGS.isolated else "back to back")
     meta.setdefault("rounds", FLAGS.rounds)  # an op that times more rounds than asked says so itself
     report.write(argv[1], op.title(FLAGS.dtype, size), op.LINES, rows, FLAGS.out, meta)
 

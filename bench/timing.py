@@ -5,7 +5,14 @@ work between them: a CUDA graph for PyTorch, one jitted function holding every
 call for JAX (which XLA runs as a command buffer). Each call takes its own
 input set, and the sets together exceed the L2, so large shapes start cold.
 The kernels are timed by CUPTI through torch.profiler, which records every
-kernel in the process, JAX's too: one clock for both frameworks. A line's time
+kernel in the process, JAX's too: one clock for both frameworks.
+With ISOLATED (python -m bench --isolated) every call runs alone instead: its
+own CUDA graph or jit call, then a sync, so each kernel starts on an idle GPU
+in both frameworks. Back to back, XLA starts a call's kernel while the one
+before still runs (median gap -32 to -64 ns between the independent calls of
+one jit, where a CUDA graph's run one after another, +0.26 to +0.48 us apart;
+bench/results/h100_2026-12-07f/cadence.log): a head start no model's chain of
+dependent ops would give it. A line's time
 per call is, over its kernel names, the mean duration x launches per call
 (samples_ms says why the mean, and which samples it drops).
 
@@ -24,6 +31,7 @@ import torch
 ON_GPU = torch.cuda.is_available()
 DEVICE = "cuda" if ON_GPU else "cpu"  # where the bench puts its tensors
 L2_BYTES = torch.cuda.get_device_properties(0).L2_cache_size if ON_GPU else 0
+ISOLATED = False  # each call alone, then a sync (module docstring)
 
 
 # Calls timed per line. 300, not 50: H100 rmsnorm at 256 tokens, --rounds 3, bitorch took 7.14-7.28 us a call
@@ -38,7 +46,8 @@ def input_sets_for(bytes_per_call: int, most: int = 32) -> int:
 
 
 def torch_runner(calls: Sequence[Callable[[], object]]) -> Callable[[], object]:
-    """All calls captured in one CUDA graph (after a warm-up on a side stream); returns its replay."""
+    """All calls captured in one CUDA graph (after a warm-up on a side stream); returns its replay (ISOLATED: a graph
+    a call, each replay followed by a sync)."""
     if not ON_GPU:
         return lambda: [call() for call in calls]
     stream = torch.cuda.Stream()
@@ -47,21 +56,31 @@ def torch_runner(calls: Sequence[Callable[[], object]]) -> Callable[[], object]:
         for call in calls:
             call()
     torch.cuda.current_stream().wait_stream(stream)
+    if ISOLATED:
+        graphs = [_capture(call) for call in calls]
+        return lambda: [(graph.replay(), torch.cuda.synchronize()) for graph in graphs]
+    return _capture(lambda: [call() for call in calls]).replay
+
+
+def _capture(make: Callable[[], object]) -> "torch.cuda.CUDAGraph":
+    """make() captured in a CUDA graph that keeps its outputs' memory alive."""
     graph = torch.cuda.CUDAGraph()
     # thread_local: JAX's runtime threads (freeing the last token count's buffers, some of them torch's
     # through DLPack) may make calls that a "global" capture forbids to every thread, voiding it: the
     # likely cause of the H100 rmsnorm run with --reps 300 --rounds 3 (0e28947) failing with "operation
     # failed due to a previous error during capture", JAX's stream errored from then on. Not yet rerun.
     with torch.cuda.graph(graph, capture_error_mode="thread_local"):
-        outputs = [call() for call in calls]
-    graph.outputs = outputs  # keeps the graph's output memory alive with it
-    return graph.replay
+        graph.outputs = make()  # keeps the graph's output memory alive with it
+    return graph
 
 
 def jax_runner(fn: Callable, sets: Sequence[tuple]) -> Callable[[], object]:
-    """All calls in one jitted function: XLA runs them back to back."""
+    """All calls in one jitted function: XLA runs them back to back (ISOLATED: one call, then a sync, at a time)."""
     import jax
 
+    if ISOLATED:
+        one = jax.jit(fn)
+        return lambda: [jax.block_until_ready(one(*s)) for s in sets]
     batch = jax.jit(lambda sets: [fn(*s) for s in sets])
     return lambda: batch(list(sets))
 
