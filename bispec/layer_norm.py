@@ -92,13 +92,6 @@ def triton_x_past_l1(split_: int) -> bool:
     return True
 
 
-# A split row's program in bitorch waits at a barrier once its loads are issued: ptxas otherwise issues the weight,
-# bias and slice loads only after the first sum's shuffles, which wait on x (bench.kernel_code, 8 rows). A barrier
-# keeps no value from changing; it keeps the compiler from moving loads past it.
-def triton_pin_loads(split_: int) -> bool:
-    return split_ > 1
-
-
 FIGURE_HIDDEN = 8192
 FIGURE_DTYPE = "bfloat16"
 HIDDEN_SIZES = (8192, 4096)  # each over common.TOKEN_SWEEP

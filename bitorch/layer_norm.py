@@ -17,8 +17,7 @@ from bitorch._triton_helpers import cast_rtne, fma_f32, mul_f32, out_columns, tr
 def layer_norm_kernel(x_ptr, w_ptr, b_ptr, out_ptr, eps_sum, HIDDEN: tl.constexpr, INV_HIDDEN: tl.constexpr,
                       BLOCK: tl.constexpr, VEC: tl.constexpr, WARPS: tl.constexpr, SLICE: tl.constexpr,
                       HAS_WEIGHT: tl.constexpr, HAS_BIAS: tl.constexpr, STREAM: tl.constexpr, PARAM: tl.constexpr,
-                      PARAMS_FIRST: tl.constexpr, PIN_LOADS: tl.constexpr, X_CACHE: tl.constexpr,
-                      X_EVICT: tl.constexpr):
+                      PARAMS_FIRST: tl.constexpr, X_CACHE: tl.constexpr, X_EVICT: tl.constexpr):
     row = tl.program_id(0).to(tl.int64)
     cols = tl.arange(0, BLOCK)
     mask = cols < HIDDEN
@@ -32,8 +31,6 @@ def layer_norm_kernel(x_ptr, w_ptr, b_ptr, out_ptr, eps_sum, HIDDEN: tl.constexp
                 eviction_policy=X_EVICT).to(tl.float32)
     if SLICE < BLOCK:  # a split row: this program's columns, loaded again now so that the sums hide the load
         xs = tl.load(x_ptr + row * HIDDEN + ocols, mask=omask, other=0.0, eviction_policy=STREAM).to(tl.float32)
-    if PIN_LOADS:  # bispec.layer_norm.triton_pin_loads: the loads above are issued before the sums begin
-        tl.debug_barrier()
     # x - mean, rounded once; the constant carries the sign (negating the sum would round -0 apart
     # between the frameworks). Padding lanes are zeroed so that they add nothing to the squares.
     s = tree_sum(x, VEC, WARPS)
@@ -76,7 +73,6 @@ def _run(x: torch.Tensor, weight: torch.Tensor | None, bias: torch.Tensor | None
                        SLICE=spec.block_size(hidden) // split,
                        HAS_WEIGHT=weight is not None, HAS_BIAS=bias is not None, STREAM=spec.STREAM_EVICTION,
                        PARAM=spec.PARAM_EVICTION, PARAMS_FIRST=spec.params_first(x2.shape[0]),
-                       PIN_LOADS=spec.triton_pin_loads(split),
                        **_launch.x_load_hints(spec.triton_x_past_l1(split), spec.STREAM_EVICTION))
     return out
 

@@ -1,6 +1,7 @@
 """bitorch layer_norm at few tokens (split rows): loads pinned before the sums (bispec.layer_norm.triton_pin_loads)
 or not, each under the default L1/shared carveout and under XLA's launch preference (cuFuncSetCacheConfig
 PREFER_SHARED and a 100 % shared carveout); XLA and bijax beside. Medians of 5 rounds of each line's mean time.
+Ran on the tree of c2ffd53, the only commit with the pin (reverted after: GIT.txt).
     python pin_carveout.py 1,8,32"""
 import ctypes
 import importlib
