@@ -11,8 +11,9 @@ own CUDA graph or jit call, then a sync, so each kernel starts on an idle GPU
 in both frameworks. Back to back, XLA starts a call's kernel while the one
 before still runs (median gap -32 to -64 ns between the independent calls of
 one jit, where a CUDA graph's run one after another, +0.26 to +0.48 us apart;
-bench/results/h100_2026-12-07f/cadence.log): a head start no model's chain of
-dependent ops would give it. A line's time
+bench/results/h100_2026-12-07f/cadence.log), a head start that no chain of
+dependent ops in a model would give. Timed alone, the ratios stayed within a
+round's spread of the back-to-back ones (bench/results/h100_2026-12-07f/iso_9b88dd3). A line's time
 per call is, over its kernel names, the mean duration x launches per call
 (samples_ms says why the mean, and which samples it drops).
 
