@@ -190,6 +190,18 @@ def tune_layer_norm_knobs(tokens, hidden=8192):
     use()()
 
 
+def _mean_rounds(what, tokens, hidden, candidates, rounds):
+    """_rounds of the mean over the last dim (bf16 x of (m, hidden)) at each token count: torch.compile, then bitorch
+    and bijax under each candidate."""
+    peer = torch.compile(lambda x: torch.mean(x, -1))
+    torch_fn, jax_fn = _CALLS["mean"]
+    for m in tokens:
+        sets, jsets = _sets(lambda: (torch.randn(m, hidden, dtype=torch.bfloat16, device="cuda"),), m * hidden * 2)
+        _rounds(what, m, {"torch.compile": lambda: _torch_ms(peer, sets)}, candidates,
+                {"bitorch": lambda: _torch_ms(torch_fn, sets), "bijax": lambda: _jax_ms(jax.jit(jax_fn), jsets)},
+                rounds=rounds)
+
+
 def tune_mean(tokens, hidden=8192):
     """The mean's row tiling (bispec.reduce.MAX_ROW_BLOCK and row_warps; each changes the bits, in both frameworks
     alike): torch.compile, then bitorch and bijax under each tiling, on the bench's input sets."""
@@ -200,12 +212,7 @@ def tune_mean(tokens, hidden=8192):
 
     candidates = {f"block {b} warps {w or 'shipped'}": use(b, w)
                   for b, w in ((8192, 0), (8192, 32), (8192, 8), (4096, 16), (4096, 8), (2048, 8), (2048, 4))}
-    peer = torch.compile(lambda x: torch.mean(x, -1))
-    torch_fn, jax_fn = _CALLS["mean"]
-    for m in tokens:
-        sets, jsets = _sets(lambda: (torch.randn(m, hidden, dtype=torch.bfloat16, device="cuda"),), m * hidden * 2)
-        _rounds("mean", m, {"torch.compile": lambda: _torch_ms(peer, sets)}, candidates,
-                {"bitorch": lambda: _torch_ms(torch_fn, sets), "bijax": lambda: _jax_ms(jax.jit(jax_fn), jsets)})
+    _mean_rounds("mean", tokens, hidden, candidates, rounds=3)
     use(shipped[0], 0)()  # 0: the shipped row_warps
 
 
@@ -222,13 +229,7 @@ def tune_mean_loads(tokens, hidden=8192):
     # shipped last, so that it stays set
     candidates = {"past L1": use(lambda rows: True), "evict-first": use(lambda rows: False),
                   "plain": use(lambda rows: False, STREAM_EVICTION=""), "shipped": use(None)}
-    peer = torch.compile(lambda x: torch.mean(x, -1))
-    torch_fn, jax_fn = _CALLS["mean"]
-    for m in tokens:
-        sets, jsets = _sets(lambda: (torch.randn(m, hidden, dtype=torch.bfloat16, device="cuda"),), m * hidden * 2)
-        _rounds("mean_loads", m, {"torch.compile": lambda: _torch_ms(peer, sets)}, candidates,
-                {"bitorch": lambda: _torch_ms(torch_fn, sets), "bijax": lambda: _jax_ms(jax.jit(jax_fn), jsets)},
-                rounds=5)
+    _mean_rounds("mean_loads", tokens, hidden, candidates, rounds=5)
 
 
 def tune_softmax(tokens, vocab=128256):
