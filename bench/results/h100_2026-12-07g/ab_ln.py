@@ -84,10 +84,13 @@ def main():
     from bench.tune import _jax_ms, _norm_sets, _torch_ms
 
     assert (spec.STREAM_EVICTION, spec.PARAM_EVICTION) == ("evict_first", "evict_last"), "the variants' hints"
-    VARIANTS = {"int32": variant(int32=True), "block": variant(in_block=True), "ptx": variant(ptx=True),
-                "block+ptx": variant(in_block=True, ptx=True), "block+ptx+int32": variant(True, True, True),
-                "plain": variant()}
     for m in [int(t) for t in sys.argv[1:]] or [1, 8, 32, 128]:
+        # tree_total's block of totals has the whole row's layout, not a slice's: "ptx" alone serves whole rows
+        split = spec.triton_split(m, 8192, False)
+        VARIANTS = {"int32": variant(int32=True), **({"ptx": variant(ptx=True)} if split == 1 else {}),
+                    **({"block": variant(in_block=True), "block+ptx": variant(in_block=True, ptx=True),
+                        "block+ptx+int32": variant(True, True, True)} if split > 1 else {}),
+                    "plain": variant()}
         sets, jsets = _norm_sets(m, 8192, 2)
         shipped = lambda x, r, w, b: bitorch.layer_norm(x, w, b)  # noqa: E731
         want = shipped(*sets[0])
