@@ -184,10 +184,26 @@ def tune_layer_norm_knobs(tokens, hidden=8192):
     torch_fn, jax_fn = _CALLS["layer_norm"]
     for m in tokens:
         sets, jsets = _norm_sets(m, hidden, 2)
-        fixed = {"xla": lambda: _jax_ms(jax.jit(lambda x, r, w, b: bench_layer_norm.jnp_style(x, w, b)), jsets),
-                 "bijax": lambda: _jax_ms(jax.jit(jax_fn), jsets)}
+        fixed = {"xla": lambda: _xla_layer_norm_ms(jsets), "bijax": lambda: _jax_ms(jax.jit(jax_fn), jsets)}
         _rounds("layer_norm_knobs", m, fixed, candidates, {"bitorch": lambda: _torch_ms(torch_fn, sets)}, rounds=5)
     use()()
+
+
+def _xla_layer_norm_ms(jsets) -> float:
+    return _jax_ms(jax.jit(lambda x, r, w, b: bench_layer_norm.jnp_style(x, w, b)), jsets)
+
+
+def tune_layer_norm_in_block(tokens, hidden=8192):
+    """Split layer_norm rows kept in the row's block (bispec.layer_norm.SPLIT_IN_BLOCK: no second load of the slice,
+    sums through tree_ptx) or each program's slice as a block of its own, in both frameworks; XLA beside."""
+    shipped = layer_norm_spec.SPLIT_IN_BLOCK
+    candidates = {f"in block {flag}": _setter(layer_norm_spec, SPLIT_IN_BLOCK=flag) for flag in (not shipped, shipped)}
+    torch_fn, jax_fn = _CALLS["layer_norm"]
+    for m in tokens:
+        sets, jsets = _norm_sets(m, hidden, 2)
+        _rounds("layer_norm_in_block", m, {"xla": lambda: _xla_layer_norm_ms(jsets)}, candidates,
+                {"bitorch": lambda: _torch_ms(torch_fn, sets), "bijax": lambda: _jax_ms(jax.jit(jax_fn), jsets)},
+                rounds=5)
 
 
 def _mean_rounds(what, tokens, hidden, candidates, rounds):
@@ -316,6 +332,7 @@ def main(argv):
     tokens = [int(t) for t in flags.FLAGS.tokens]
     {"rmsnorm": tune_rmsnorm, "rmsnorm_weight": tune_rmsnorm_weight, "split": tune_split,
      "pallas_weight": tune_pallas_weight, "past_l1": tune_past_l1, "layer_norm_knobs": tune_layer_norm_knobs,
+     "layer_norm_in_block": tune_layer_norm_in_block,
      "mean": tune_mean, "mean_loads": tune_mean_loads, "softmax": tune_softmax, "softmax_group": tune_softmax_group,
      "matmul": tune_matmul}[argv[1]](tokens)
 

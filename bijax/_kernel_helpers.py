@@ -45,7 +45,7 @@ STATIC_WARP_SUMS = True
 
 def total_without_shared(n: int, vec: int, warps: int) -> bool:
     """Whether tree_total serves a block of n terms here: on the GPU, with STATIC_WARP_SUMS, one term a thread or more."""
-    return STATIC_WARP_SUMS and not _launch.INTERPRET and warps > 1 and n >= vec * 32 * warps
+    return STATIC_WARP_SUMS and not _launch.INTERPRET and common.tree_ptx_fits(n, vec, warps)
 
 
 def tree_total(x: jax.Array, vec: int, warps: int) -> jax.Array:
@@ -56,8 +56,8 @@ def tree_total(x: jax.Array, vec: int, warps: int) -> jax.Array:
     thread and breaks that order (test_total_bits checks the bits on the GPU)."""
     per_thread = x.shape[0] // (32 * warps)
     [total] = plgpu.elementwise_inline_asm(
-        _tree_ptx(per_thread, vec, warps), args=[x], pack=per_thread,
-        constraints=",".join(["=f"] * per_thread + ["f"] * per_thread),
+        common.tree_ptx(per_thread, vec, warps), args=[x], pack=per_thread,
+        constraints=common.tree_ptx_constraints(per_thread),
         result_shape_dtypes=[jax.ShapeDtypeStruct(x.shape, jnp.float32)])
     return total
 
@@ -68,43 +68,6 @@ def row_sum(x: jax.Array, vec: int, warps: int, whole_row: bool) -> jax.Array:
     if whole_row and total_without_shared(x.shape[0], vec, warps):
         return tree_total(x, vec, warps)
     return tree_sum(x, vec, warps)
-
-
-def _tree_ptx(per_thread: int, vec: int, warps: int) -> str:
-    """PTX of SUM_RULE's tree over a thread's `per_thread` fp32 operands ($per_thread...), then its lanes and its warps
-    (through the static array tws), every output ($0...) the total."""
-    regs = iter(f"%ta{i}" for i in range(1 << 16))
-    body = []
-
-    def adds(terms, pairs):
-        out = [next(regs) for _ in pairs]
-        body.extend(f"add.f32 {o}, {terms[a]}, {terms[b]};" for o, (a, b) in zip(out, pairs))
-        return out
-
-    def top_bit_first(terms, down_to: int):
-        while len(terms) > down_to:
-            terms = adds(terms, [(i, i + len(terms) // 2) for i in range(len(terms) // 2)])
-        return terms
-
-    terms = top_bit_first([f"${per_thread + i}" for i in range(per_thread)], vec)  # repeats: whole vectors apart
-    while len(terms) > 1:  # the vector, bit 0 first
-        terms = adds(terms, [(2 * i, 2 * i + 1) for i in range(len(terms) // 2)])
-    acc = terms[0]
-    for lane_bit in (16, 8, 4, 2, 1):
-        other, acc_next = next(regs), next(regs)
-        body += [f"shfl.sync.bfly.b32 {other}, {acc}, {lane_bit}, 0x1f, 0xffffffff;",
-                 f"add.f32 {acc_next}, {acc}, {other};"]
-        acc = acc_next
-    body += ["mov.u32 %tw, %tid.x;", "and.b32 %tl, %tw, 31;", "shr.u32 %tw, %tw, 5;", "setp.eq.u32 %tp, %tl, 0;",
-             "mov.u32 %tad, tws;", "mad.lo.u32 %tad, %tw, 4, %tad;", f"@%tp st.shared.f32 [%tad], {acc};", "bar.sync 0;"]
-    warp_sums = [next(regs) for _ in range(warps)]
-    body += [f"ld.shared.f32 {r}, [tws+{4 * w}];" for w, r in enumerate(warp_sums)]
-    total = top_bit_first(warp_sums, 1)[0]
-    body += [f"mov.f32 ${i}, {total};" for i in range(per_thread)]
-    body.append("bar.sync 0;")  # every warp has read tws before any writes it again (a loop)
-    head = ["{", f".reg .f32 %ta<{int(next(regs)[3:])}>;", ".reg .u32 %tw, %tl, %tad;", ".reg .pred %tp;",
-            f".shared .align 16 .f32 tws[{warps}];"]
-    return "\n".join(head + body + ["}"])
 
 
 # How bijax reads a stream past L1 (no bit depends on it): "cg", PTX ld.global.cg as bitorch's twins load, or
@@ -149,10 +112,14 @@ def mul_f32(a: jax.Array, b: jax.Array) -> jax.Array:
     return _inline_f32("mul.rn.f32 $0, $1, $2;", "=f,f,f", a, b)
 
 
-def out_columns(cols: jax.Array, mask: jax.Array, n: int, block: int, slice_: int) -> tuple[jax.Array, jax.Array]:
-    """(columns, mask) a program writes: the whole block, or slice program_id(1) of a split row."""
+def out_columns(cols: jax.Array, mask: jax.Array, n: int, block: int, slice_: int,
+                in_block: bool = False) -> tuple[jax.Array, jax.Array]:
+    """(columns, mask) a program writes: the whole block, or slice program_id(1) of a split row, as a block of its
+    own or (in_block) as the row's block masked to the slice."""
     if slice_ == block:
         return cols, mask
+    if in_block:
+        return cols, mask & (cols // slice_ == pl.program_id(1))
     ocols = pl.program_id(1) * slice_ + jnp.arange(slice_)
     return ocols, ocols < n
 

@@ -13,14 +13,14 @@ from bijax import _launch
 from bijax._kernel_helpers import fma_f32, mul_f32, out_columns, row_sum, stream_load
 
 
-def _kernel(*refs, hidden: int, block: int, vec: int, warps: int, slice_: int, eps: float, has_weight: bool,
-            has_bias: bool, params_first: bool, x_past_l1: bool):
+def _kernel(*refs, hidden: int, block: int, vec: int, warps: int, slice_: int, in_block: bool, eps: float,
+            has_weight: bool, has_bias: bool, params_first: bool, x_past_l1: bool):
     x_ref, *param_refs, out_ref = refs
     w_ref = param_refs.pop(0) if has_weight else None
     b_ref = param_refs.pop(0) if has_bias else None
     cols = jnp.arange(block)
     mask = cols < hidden
-    ocols, omask = out_columns(cols, mask, hidden, block, slice_)
+    ocols, omask = out_columns(cols, mask, hidden, block, slice_, in_block)
     param = spec.PARAM_EVICTION or None
     load = lambda ref: plgpu.load(ref.at[ocols], mask=omask, other=0, eviction_policy=param).astype(jnp.float32)  # noqa: E731
     if params_first:  # bispec.layer_norm.params_first: no arithmetic changes with it
@@ -29,16 +29,16 @@ def _kernel(*refs, hidden: int, block: int, vec: int, warps: int, slice_: int, e
     stream = spec.STREAM_EVICTION or None
     x_hint = stream_load(x_past_l1, spec.STREAM_EVICTION)  # past L1: spec.x_past_l1
     x = plgpu.load(x_ref.at[cols], mask=mask, other=0, **x_hint).astype(jnp.float32)
-    if slice_ < block:  # a split row: this program's columns, loaded again now so that the sums hide the load
+    if slice_ < block and not in_block:  # a split row's own block: its columns, loaded again now (the sums hide it)
         xs = plgpu.load(x_ref.at[ocols], mask=omask, other=0, eviction_policy=stream).astype(jnp.float32)
     inv = common.inv_f32(hidden)
     # x - mean, rounded once; the constant carries the sign (negating the sum would round -0 apart
     # between the frameworks). Padding lanes are zeroed so that they add nothing to the squares.
-    whole = slice_ == block
+    whole = slice_ == block or in_block  # the sums meet only blocks of the row's layout: tree_total's blocks
     s, neg_inv = row_sum(x, vec, warps, whole), jnp.float32(-inv)
     d = jnp.where(mask, fma_f32(s, neg_inv, x), 0.0)
     rstd = jax.lax.rsqrt((row_sum(mul_f32(d, d), vec, warps, whole) + eps * hidden) * jnp.float32(inv))
-    if slice_ < block:  # d of this program's columns, by the same FMA
+    if slice_ < block and not in_block:  # d of this program's columns, by the same FMA
         d = fma_f32(s, neg_inv, xs)
     if not params_first:
         w = load(w_ref) if has_weight else None
@@ -55,7 +55,7 @@ def _run(x2, weight, bias, eps: float):
     params = [p for p in (weight, bias) if p is not None]
     warps, block, split = spec.num_warps(hidden), spec.block_size(hidden), spec.split(rows, hidden, _launch.INTERPRET)
     kernel = functools.partial(_kernel, hidden=hidden, block=block, vec=common.vector_width(hidden, x2.dtype.itemsize),
-                               warps=warps, slice_=block // split, eps=eps,
+                               warps=warps, slice_=block // split, in_block=spec.in_block(split), eps=eps,
                                has_weight=weight is not None, has_bias=bias is not None,
                                params_first=spec.params_first(rows), x_past_l1=spec.x_past_l1(split))
     row = _launch.row_spec(hidden)

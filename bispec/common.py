@@ -82,6 +82,55 @@ def tree_sum(x: np.ndarray, vec: int, warps: int) -> np.ndarray:
     return x[..., 0]
 
 
+def tree_ptx(per_thread: int, vec: int, warps: int) -> str:
+    """PTX of SUM_RULE's tree over a thread's `per_thread` fp32 operands ($per_thread...), then its lanes and its warps
+    (through the static array tws), every output ($0...) the total: one inline-asm call over a block laid out as a
+    16-byte load of vec elements lays it (Triton's register order for pack: a vector's elements, then its repeats).
+    Both frameworks' tree_total write it; tree_ptx_fits says which blocks it serves."""
+    regs = iter(f"%ta{i}" for i in range(1 << 16))
+    body = []
+
+    def adds(terms, pairs):
+        out = [next(regs) for _ in pairs]
+        body.extend(f"add.f32 {o}, {terms[a]}, {terms[b]};" for o, (a, b) in zip(out, pairs))
+        return out
+
+    def top_bit_first(terms, down_to: int):
+        while len(terms) > down_to:
+            terms = adds(terms, [(i, i + len(terms) // 2) for i in range(len(terms) // 2)])
+        return terms
+
+    terms = top_bit_first([f"${per_thread + i}" for i in range(per_thread)], vec)  # repeats: whole vectors apart
+    while len(terms) > 1:  # the vector, bit 0 first
+        terms = adds(terms, [(2 * i, 2 * i + 1) for i in range(len(terms) // 2)])
+    acc = terms[0]
+    for lane_bit in (16, 8, 4, 2, 1):
+        other, acc_next = next(regs), next(regs)
+        body += [f"shfl.sync.bfly.b32 {other}, {acc}, {lane_bit}, 0x1f, 0xffffffff;",
+                 f"add.f32 {acc_next}, {acc}, {other};"]
+        acc = acc_next
+    body += ["mov.u32 %tw, %tid.x;", "and.b32 %tl, %tw, 31;", "shr.u32 %tw, %tw, 5;", "setp.eq.u32 %tp, %tl, 0;",
+             "mov.u32 %tad, tws;", "mad.lo.u32 %tad, %tw, 4, %tad;", f"@%tp st.shared.f32 [%tad], {acc};", "bar.sync 0;"]
+    warp_sums = [next(regs) for _ in range(warps)]
+    body += [f"ld.shared.f32 {r}, [tws+{4 * w}];" for w, r in enumerate(warp_sums)]
+    total = top_bit_first(warp_sums, 1)[0]
+    body += [f"mov.f32 ${i}, {total};" for i in range(per_thread)]
+    body.append("bar.sync 0;")  # every warp has read tws before any writes it again (a loop)
+    head = ["{", f".reg .f32 %ta<{int(next(regs)[3:])}>;", ".reg .u32 %tw, %tl, %tad;", ".reg .pred %tp;",
+            f".shared .align 16 .f32 tws[{warps}];"]
+    return "\n".join(head + body + ["}"])
+
+
+def tree_ptx_constraints(per_thread: int) -> str:
+    """The inline-asm constraints of tree_ptx: per_thread fp32 outputs, then as many inputs."""
+    return ",".join(["=f"] * per_thread + ["f"] * per_thread)
+
+
+def tree_ptx_fits(n: int, vec: int, warps: int) -> bool:
+    """Whether tree_ptx serves a block of n terms over `warps` warps: more than one warp, one term a thread or more."""
+    return warps > 1 and n >= vec * 32 * warps
+
+
 # exp of fp32 values, written out in both frameworks (libdevice's __nv_expf is
 # linked with flush-to-zero in one framework's compiler and not in the other's).
 EXP_RULE = """exp(x) of fp32 x as two explicit instructions, so both frameworks execute the same ones

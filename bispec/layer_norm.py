@@ -71,6 +71,19 @@ def triton_split(rows: int, hidden: int, interpret: bool) -> int:
     return rms_norm.triton_split(rows, hidden, interpret, split)
 
 
+# A split row's program keeps the row's block (no arithmetic changes): d and the output over the whole block, the
+# weight, bias and store masked to its slice, where it would otherwise take its slice as a block of its own and load
+# x's slice a second time. Its sums are then used only elementwise with blocks of the row's layout, so both
+# frameworks take them through bispec.common.tree_ptx (one barrier a sum, no Triton reduction; bijax's whole rows do
+# already). bench/results/h100_2026-12-07g/ab_ln.py times it.
+SPLIT_IN_BLOCK = True
+
+
+def in_block(split_: int) -> bool:
+    """Whether a row split over split_ programs is kept in the row's block (SPLIT_IN_BLOCK)."""
+    return SPLIT_IN_BLOCK and split_ > 1
+
+
 # An unsplit row's x is read past L1 (ld.global.cg in both frameworks; bijax: _kernel_helpers.stream_load), leaving
 # L1 to the weight and bias that every program reads again. It matters most to bijax: XLA launches every kernel that
 # takes dynamic shared memory (ours: 32 bytes for the cross-warp sums) with CU_FUNC_CACHE_PREFER_SHARED, leaving ~23

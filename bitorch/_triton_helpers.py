@@ -69,11 +69,33 @@ def mul_f32(a, b):
                                          pack=1)
 
 
+_tree_ptx = triton.constexpr_function(common.tree_ptx)
+_tree_ptx_constraints = triton.constexpr_function(common.tree_ptx_constraints)
+_tree_ptx_fits = triton.constexpr_function(common.tree_ptx_fits)
+
+
 @triton.jit
-def out_columns(cols, mask, N: tl.constexpr, BLOCK: tl.constexpr, SLICE: tl.constexpr):
-    """(columns, mask) a program writes: the whole block, or slice program_id(1) of a split row."""
+def row_sum(x, VEC: tl.constexpr, WARPS: tl.constexpr, TOTAL: tl.constexpr):
+    """tree_sum of a row's fp32 block x; with TOTAL, for a kernel that uses the sum only elementwise with blocks of
+    x's layout, on the GPU and where bispec.common.tree_ptx fits, a block of x's shape every element of which is the
+    sum, its warps' step through the PTX's static shared array (bijax's twin: row_sum and tree_total)."""
+    N: tl.constexpr = x.shape[0]
+    if TOTAL and not _INTERPRET and _tree_ptx_fits(N, VEC, WARPS):
+        PER_THREAD: tl.constexpr = N // (32 * WARPS)
+        return tl.inline_asm_elementwise(_tree_ptx(PER_THREAD, VEC, WARPS), _tree_ptx_constraints(PER_THREAD), [x],
+                                         dtype=tl.float32, is_pure=True, pack=PER_THREAD)
+    else:
+        return tree_sum(x, VEC, WARPS)
+
+
+@triton.jit
+def out_columns(cols, mask, N: tl.constexpr, BLOCK: tl.constexpr, SLICE: tl.constexpr, IN_BLOCK: tl.constexpr = False):
+    """(columns, mask) a program writes: the whole block, or slice program_id(1) of a split row, as a block of its
+    own or (IN_BLOCK) as the row's block masked to the slice."""
     if SLICE == BLOCK:
         return cols, mask
+    elif IN_BLOCK:
+        return cols, mask & (cols // SLICE == tl.program_id(1))
     else:
         ocols = tl.program_id(1) * SLICE + tl.arange(0, SLICE)
         return ocols, ocols < N

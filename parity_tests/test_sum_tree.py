@@ -153,7 +153,7 @@ def test_total_bits(rng, n, warps, dtype):
 def test_total_ptx_follows_the_rule(rng, per_thread, vec, warps):
     """tree_total's PTX, run here by a small interpreter over every thread of ROWS programs, gives the rule's bits
     when thread t's operand i holds element (i // vec) * vec * threads + t * vec + i % vec (a 16-byte load's layout)."""
-    from bijax._kernel_helpers import _tree_ptx
+    from bispec.common import tree_ptx
 
     threads, vec = 32 * warps, min(vec, per_thread)
     x = (rng.standard_normal((ROWS, per_thread * threads))
@@ -161,7 +161,7 @@ def test_total_ptx_follows_the_rule(rng, per_thread, vec, warps):
     t = np.arange(threads)
     regs = {f"${per_thread + i}": x[:, (i // vec) * vec * threads + t * vec + i % vec] for i in range(per_thread)}
     shared, outputs = {}, {}
-    for line in _tree_ptx(per_thread, vec, warps).splitlines():
+    for line in tree_ptx(per_thread, vec, warps).splitlines():
         op, _, args = line.rstrip(";").partition(" ")
         args = [a.strip() for a in args.split(",")]
         if op == "add.f32":
