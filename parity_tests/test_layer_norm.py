@@ -64,6 +64,25 @@ def test_batch_invariant(backend, rng, dtype, hidden, affine):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+def test_split_rows_in_block_or_apart(backend, rng, dtype, monkeypatch):
+    """A split row gives the same bits kept in the row's block (its sums through tree_ptx on the GPU) or as a block
+    of its own (bispec.layer_norm.SPLIT_IN_BLOCK)."""
+    rows, hidden = 3, 8192 if harness.ON_GPU else 1000
+    split = (spec.triton_split if backend is TORCH else spec.split)(rows, hidden, not harness.ON_GPU)
+    assert split > 1, "the rows must be split"
+    inputs = make_inputs(rng, rows, hidden, dtype)
+    outs = []
+    for flag in (False, True):
+        monkeypatch.setattr(spec, "SPLIT_IN_BLOCK", flag)
+        if backend is JAX:
+            import jax
+
+            jax.clear_caches()
+        outs.append(run(backend, inputs)[0])
+    harness.assert_bitwise_equal(outs[1], outs[0], "out, in the block vs apart")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_matches_native_op(backend, rng, dtype):
     inputs = make_inputs(rng, 7, 4096, dtype)
     got = run(backend, inputs)[0]
