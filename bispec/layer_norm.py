@@ -75,8 +75,10 @@ def triton_split(rows: int, hidden: int, interpret: bool) -> int:
 # weight, bias and store masked to its slice, where it would otherwise take its slice as a block of its own and load
 # x's slice a second time. Its sums are then used only elementwise with blocks of the row's layout, so both
 # frameworks take them through bispec.common.tree_ptx (one barrier a sum, no Triton reduction; bijax's whole rows do
-# already). bench/results/h100_2026-12-07g/ab_ln.py times it.
-SPLIT_IN_BLOCK = True
+# already). Off until timed on the H100: `python -m bench.tune layer_norm_in_block --tokens 1,8,32` times both
+# ways (bench/results/h100_2026-12-07g has the probes written for it; none ran yet). The same bits either way
+# (test_layer_norm's test_split_rows_in_block_or_apart).
+SPLIT_IN_BLOCK = False
 
 
 def in_block(split_: int) -> bool:

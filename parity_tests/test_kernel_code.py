@@ -4,6 +4,8 @@ import re
 import subprocess
 import sys
 
+from bispec import layer_norm as layer_norm_spec
+
 
 def test_writes_gpu_code(tmp_path):
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -28,10 +30,11 @@ def test_writes_gpu_code(tmp_path):
     assert "evict_first" in (tmp_path / "bijax_mean_1024.ttir").read_text()
     summary = (tmp_path / "summary.txt").read_text()
     # Shared memory (bitorch's, bijax's): Triton's cross-warp sums take 32 bytes; tree_ptx's static array none, which
-    # serves bijax's whole rows and both frameworks' layer_norm split rows (bispec.layer_norm.SPLIT_IN_BLOCK), so that
-    # XLA leaves bijax's kernel the whole L1 (_kernel_helpers); the mean's row kernel keeps Triton's in both
+    # serves bijax's whole rows (and both frameworks' layer_norm split rows under bispec.layer_norm.SPLIT_IN_BLOCK),
+    # so that XLA leaves bijax's kernel the whole L1 (_kernel_helpers); the mean's row kernel keeps Triton's in both
+    in_block = 0 if layer_norm_spec.SPLIT_IN_BLOCK else 32
     shared = {(m[1], m[2]): (int(m[3]), int(m[4])) for m in
               re.finditer(r"bitorch (\w+)_kernel rows=(\d+):.*SHARED:(\d+); bijax .*SHARED:(\d+)", summary)}
-    assert shared == {("rms_norm", "8"): (32, 32), ("layer_norm", "8"): (0, 0),
+    assert shared == {("rms_norm", "8"): (32, 32), ("layer_norm", "8"): (in_block, in_block),
                       ("rms_norm", "1024"): (32, 0), ("layer_norm", "1024"): (32, 0),
                       ("reduce_rows", "8"): (64, 64), ("reduce_rows", "1024"): (64, 64)}, summary
