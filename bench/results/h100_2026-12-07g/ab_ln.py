@@ -5,7 +5,6 @@ medians of 5 rounds of each line's mean time (bench.tune's helpers), bits checke
          program's slice (no second load of the slice)
   ptx    both sums through bijax's tree_total PTX (one static shared array, no Triton reduction)
     python ab_ln.py [tokens ...]"""
-import statistics
 import sys
 
 import torch
@@ -81,7 +80,7 @@ def main():
     import bijax
     import bitorch
     from bench import layer_norm as bench_layer_norm
-    from bench.tune import _jax_ms, _norm_sets, _torch_ms
+    from bench.tune import _jax_ms, _norm_sets, _rounds, _torch_ms
 
     assert (spec.STREAM_EVICTION, spec.PARAM_EVICTION) == ("evict_first", "evict_last"), "the variants' hints"
     for m in [int(t) for t in sys.argv[1:]] or [1, 8, 32, 128]:
@@ -101,13 +100,7 @@ def main():
             same = torch.equal(fn(sets[0][0], *sets[0][2:]), want)
             print(f"ab_ln tokens={m}: {name} bits equal to bitorch: {same}", flush=True)
             lines[name] = lambda fn=fn: _torch_ms(lambda x, r, w, b: fn(x, w, b), sets)
-        times = {k: [] for k in lines}
-        for _ in range(5):
-            for k, f in lines.items():
-                times[k].append(f())
-        print(f"ab_ln tokens={m:5d}: " + "  ".join(
-            f"{k} {statistics.median(v) * 1e3:.3f} [{min(v) * 1e3:.3f}-{max(v) * 1e3:.3f}]" for k, v in times.items())
-            + " us", flush=True)
+        _rounds("ab_ln", m, lines, {}, {}, rounds=5)
 
 
 if __name__ == "__main__":

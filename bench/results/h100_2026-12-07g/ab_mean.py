@@ -3,7 +3,6 @@ SLOTS programs an SM, each taking rows pid, pid + grid, ... (the same tree a row
 sums a row changes nothing), its loop pipelined NUM_STAGES deep by Triton. torch.compile and bijax beside; medians
 of 5 rounds of each line's mean time (bench.tune's helpers), bits checked against the shipped kernel.
     python ab_mean.py [tokens ...]"""
-import statistics
 import sys
 
 import torch
@@ -42,7 +41,7 @@ def main():
 
     import bijax
     import bitorch
-    from bench.tune import _jax_ms, _sets, _torch_ms
+    from bench.tune import _jax_ms, _rounds, _sets, _torch_ms
 
     peer = torch.compile(lambda x: torch.mean(x, -1))
     for m in [int(t) for t in sys.argv[1:]] or [2048, 4096]:
@@ -56,13 +55,7 @@ def main():
             name, fn = f"persist{slots}x{stages}", persistent(slots, stages)
             print(f"ab_mean tokens={m}: {name} bits equal to bitorch: {torch.equal(fn(sets[0][0]), want)}", flush=True)
             lines[name] = lambda fn=fn: _torch_ms(fn, sets)
-        times = {k: [] for k in lines}
-        for _ in range(5):
-            for k, f in lines.items():
-                times[k].append(f())
-        print(f"ab_mean tokens={m:5d}: " + "  ".join(
-            f"{k} {statistics.median(v) * 1e3:.3f} [{min(v) * 1e3:.3f}-{max(v) * 1e3:.3f}]" for k, v in times.items())
-            + " us", flush=True)
+        _rounds("ab_mean", m, lines, {}, {}, rounds=5)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,6 @@ D=bench/results/h100_2026-12-07g
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 XLA_PYTHON_CLIENT_PREALLOCATE=false
 git rev-parse HEAD 2>/dev/null | tee $OUT/GIT.txt
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,temperature.gpu --format=csv
-timeout 200 python3 $D/ab_ln.py 1 8 32 128 2>&1 | grep "^ab_ln\|Error\|error" | tee $OUT/ab_ln.log
-timeout 120 python3 $D/ab_mean.py 2048 4096 2>&1 | grep "^ab_mean\|Error\|error" | tee $OUT/ab_mean.log
+timeout 200 python3 $D/ab_ln.py 1 8 32 128 2>&1 | grep "^ab_ln\|^tune\|Error\|error" | tee $OUT/ab_ln.log
+timeout 120 python3 $D/ab_mean.py 2048 4096 2>&1 | grep "^ab_mean\|^tune\|Error\|error" | tee $OUT/ab_mean.log
 timeout 220 bash $D/ncu_probe.sh 2>&1 | tee $OUT/ncu.log | tail -70
