@@ -3,7 +3,7 @@ medians of 5 rounds of each line's mean time (bench.tune's helpers), bits checke
   int32  the row offset in 32 bits (as bijax's BlockSpec computes it)
   block  a split row keeps its whole-row block: d and y over the block, weight, bias and the store masked to the
          program's slice (no second load of the slice)
-  ptx    both sums through bijax's tree_total PTX (one static shared array, no Triton reduction)
+  ptx    both sums through bispec.common.tree_ptx (bitorch's row_sum; one static shared array, no Triton reduction)
     python ab_ln.py [tokens ...]"""
 import sys
 
@@ -11,26 +11,9 @@ import torch
 import triton
 import triton.language as tl
 
-from bijax._kernel_helpers import _tree_ptx
 from bispec import common
 from bispec import layer_norm as spec
-from bitorch._triton_helpers import cast_rtne, fma_f32, mul_f32, out_columns, tree_sum
-
-_ptx = triton.constexpr_function(_tree_ptx)
-@triton.constexpr_function
-def _constraints(per):
-    return ",".join(["=f"] * per + ["f"] * per)
-
-
-@triton.jit
-def _sum(x, VEC: tl.constexpr, WARPS: tl.constexpr, PTX: tl.constexpr):
-    if PTX:
-        PER: tl.constexpr = x.shape[0] // (32 * WARPS)
-        return tl.inline_asm_elementwise(_ptx(PER, VEC, WARPS), _constraints(PER), [x], dtype=tl.float32,
-                                         is_pure=True, pack=PER)
-    else:
-        return tree_sum(x, VEC, WARPS)
-
+from bitorch._triton_helpers import cast_rtne, fma_f32, mul_f32, out_columns, row_sum
 
 @triton.jit
 def ln_variant(x_ptr, w_ptr, b_ptr, out_ptr, eps_sum, HIDDEN: tl.constexpr, INV_HIDDEN: tl.constexpr,
@@ -49,10 +32,10 @@ def ln_variant(x_ptr, w_ptr, b_ptr, out_ptr, eps_sum, HIDDEN: tl.constexpr, INV_
     x = tl.load(x_ptr + row * HIDDEN + cols, mask=mask, other=0.0, cache_modifier=".cg").to(tl.float32)
     if SLICE < BLOCK and not IN_BLOCK:
         xs = tl.load(x_ptr + row * HIDDEN + ocols, mask=omask, other=0.0, eviction_policy="evict_first").to(tl.float32)
-    s = _sum(x, VEC, WARPS, PTX)
+    s = row_sum(x, VEC, WARPS, PTX)
     neg_inv = tl.full([], -INV_HIDDEN, tl.float32)
     d = tl.where(mask, fma_f32(s, neg_inv, x), 0.0)
-    rstd = tl.math.rsqrt((_sum(mul_f32(d, d), VEC, WARPS, PTX) + eps_sum) * INV_HIDDEN)
+    rstd = tl.math.rsqrt((row_sum(mul_f32(d, d), VEC, WARPS, PTX) + eps_sum) * INV_HIDDEN)
     if SLICE < BLOCK and not IN_BLOCK:
         d = fma_f32(s, neg_inv, xs)
     y = fma_f32(d * rstd, w, b)
