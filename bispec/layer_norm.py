@@ -74,9 +74,9 @@ def triton_split(rows: int, hidden: int, interpret: bool) -> int:
 # A split row's program keeps the row's block (no arithmetic changes): d and the output over the whole block, the
 # weight, bias and store masked to its slice, where it would otherwise take its slice as a block of its own and load
 # x's slice a second time. Its sums are then used only elementwise with blocks of the row's layout, so both
-# frameworks take them through bispec.common.tree_ptx (one barrier a sum, no Triton reduction; bijax's whole rows do
-# already). Off until timed on the H100: `python -m bench.tune layer_norm_in_block --tokens 1,8,32` times both
-# ways (bench/results/h100_2026-12-07g has the probes written for it; none ran yet). The same bits either way
+# frameworks take them through bispec.common.tree_ptx (one shared-memory round trip a sum where Triton's reduction
+# takes two; bijax's whole rows do so already). Off until timed on the H100 (no machine came the session it was
+# written): `python -m bench.tune layer_norm_in_block --tokens 1,8,32` times both ways. The same bits either way
 # (test_layer_norm's test_split_rows_in_block_or_apart).
 SPLIT_IN_BLOCK = False
 

@@ -15,9 +15,9 @@ from bitorch._triton_helpers import cast_rtne, fma_f32, mul_f32, out_columns, ro
 
 @triton.jit
 def layer_norm_kernel(x_ptr, w_ptr, b_ptr, out_ptr, eps_sum, HIDDEN: tl.constexpr, INV_HIDDEN: tl.constexpr,
-                      BLOCK: tl.constexpr, VEC: tl.constexpr, WARPS: tl.constexpr, SLICE: tl.constexpr, IN_BLOCK: tl.constexpr,
-                      HAS_WEIGHT: tl.constexpr, HAS_BIAS: tl.constexpr, STREAM: tl.constexpr, PARAM: tl.constexpr,
-                      PARAMS_FIRST: tl.constexpr, X_CACHE: tl.constexpr, X_EVICT: tl.constexpr):
+                      BLOCK: tl.constexpr, VEC: tl.constexpr, WARPS: tl.constexpr, SLICE: tl.constexpr,
+                      IN_BLOCK: tl.constexpr, HAS_WEIGHT: tl.constexpr, HAS_BIAS: tl.constexpr, STREAM: tl.constexpr,
+                      PARAM: tl.constexpr, PARAMS_FIRST: tl.constexpr, X_CACHE: tl.constexpr, X_EVICT: tl.constexpr):
     row = tl.program_id(0).to(tl.int64)
     cols = tl.arange(0, BLOCK)
     mask = cols < HIDDEN
