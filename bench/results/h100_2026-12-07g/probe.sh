@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One H100 call (2026-12-07g): ab_ln.py's variants of bitorch's layer_norm, ab_mean.py's persistent mean, then
+# One H100 call (2026-12-07g): ab_ln.py's PTX sums in bitorch's layer_norm, ab_mean.py's persistent mean, then
 # ncu_probe.sh. Logs in $OUT.
 set -uo pipefail
 D=bench/results/h100_2026-12-07g
